@@ -1,0 +1,3 @@
+from cifarsweep.cli import app
+
+app(prog_name="cifarsweep")

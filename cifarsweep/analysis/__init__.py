@@ -1,0 +1,1 @@
+"""Compute, then draw: frames (pure pandas), figures (return a Figure), report writers."""

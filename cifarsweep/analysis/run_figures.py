@@ -1,0 +1,62 @@
+"""Figures of one run: learning curves and the confusion matrix (data in, Figure out)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cifarsweep.analysis.style import new_figure
+
+
+def learning_curves(history: pd.DataFrame, title: str = ""):
+    """Loss and accuracy per epoch, training against validation.
+
+    ``history`` has one row per epoch with columns epoch, train_loss, val_loss,
+    train_acc, val_acc (fractions), as in ``history.csv``.
+    """
+    figure, axes = new_figure(ncols=2, width=5.5, height=4.0)
+    loss_ax, acc_ax = axes[0]
+    loss_ax.plot(history["epoch"], history["train_loss"], marker="o", label="train")
+    loss_ax.plot(history["epoch"], history["val_loss"], marker="o", label="validation")
+    loss_ax.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
+    acc_ax.plot(history["epoch"], 100 * history["train_acc"], marker="o", label="train (augmented)")
+    acc_ax.plot(history["epoch"], 100 * history["val_acc"], marker="o", label="validation top-1")
+    if "val_top5" in history:
+        acc_ax.plot(history["epoch"], 100 * history["val_top5"], linestyle="--", label="validation top-5")
+    acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    for ax in (loss_ax, acc_ax):
+        ax.legend()
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def most_confused(matrix: np.ndarray, classes: list[str], top: int = 10) -> pd.DataFrame:
+    """The off-diagonal cells with the most images: true class, predicted class, count."""
+    off_diagonal = matrix.copy()
+    np.fill_diagonal(off_diagonal, 0)
+    flat = np.argsort(off_diagonal, axis=None)[::-1][:top]
+    rows, cols = np.unravel_index(flat, matrix.shape)
+    pairs = [
+        {"true": classes[r], "predicted": classes[c], "count": int(off_diagonal[r, c])}
+        for r, c in zip(rows, cols)
+        if off_diagonal[r, c] > 0
+    ]
+    return pd.DataFrame(pairs, columns=["true", "predicted", "count"])
+
+
+def confusion_matrix_figure(matrix: np.ndarray, classes: list[str], title: str = ""):
+    """Row-normalised confusion matrix (each row: where that class's images went)."""
+    size = max(5.0, min(20.0, 0.22 * len(classes) + 3))
+    figure, axes = new_figure(width=size, height=size * 0.9)
+    ax = axes[0][0]
+    totals = matrix.sum(axis=1, keepdims=True)
+    share = np.divide(matrix, totals, out=np.zeros_like(matrix, dtype=float), where=totals > 0)
+    image = ax.imshow(100 * share, cmap="viridis", vmin=0, vmax=100)
+    figure.colorbar(image, ax=ax, label="% of the true class")
+    if len(classes) <= 30:
+        ax.set_xticks(range(len(classes)), classes, rotation=90)
+        ax.set_yticks(range(len(classes)), classes)
+    ax.set(xlabel="predicted class", ylabel="true class", title=title or "confusion matrix")
+    ax.grid(False)
+    return figure

@@ -1,0 +1,78 @@
+"""Terminal output: progress bars and summaries (rich). Nothing here affects results."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from cifarsweep.train.results import EpochReport, Progress as TrainProgress
+
+console = Console(stderr=False, highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def percent(value: float) -> str:
+    return f"{100 * value:.2f}%"
+
+
+class TrainProgressBar(TrainProgress):
+    """One bar over all the batches of a training: epoch, batch, loss, accuracy, ETA."""
+
+    def __init__(self, label: str = "train", enabled: bool | None = None):
+        self.label = label
+        self.enabled = sys.stdout.isatty() if enabled is None else enabled
+        self._bar: Progress | None = None
+        self._task = None
+        self._steps = 1
+        self._start_epoch = 1
+
+    def start(self, epochs: int, steps_per_epoch: int, start_epoch: int) -> None:
+        self._steps, self._start_epoch = steps_per_epoch, start_epoch
+        if not self.enabled:
+            return
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        total = (epochs - start_epoch + 1) * steps_per_epoch
+        self._task = self._bar.add_task(self.label, total=total, status=f"epoch {start_epoch}/{epochs}")
+        self._epochs = epochs
+        self._bar.start()
+
+    def _completed(self, epoch: int, step: int) -> int:
+        return (epoch - self._start_epoch) * self._steps + step
+
+    def batch(self, epoch: int, step: int, loss: float, acc: float) -> None:
+        if self._bar is not None:
+            status = f"epoch {epoch}/{self._epochs} batch {step}/{self._steps} loss {loss:.3f} acc {percent(acc)}"
+            self._bar.update(self._task, completed=self._completed(epoch, step), status=status)
+
+    def evaluating(self, epoch: int) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self._completed(epoch, self._steps), status=f"epoch {epoch}: evaluating")
+
+    def epoch(self, report: EpochReport) -> None:
+        line = (
+            f"epoch {report.epoch:>3}/{report.epochs}  train loss {report.train_loss:.4f} acc {percent(report.train_acc)}"
+            f"  val loss {report.val_loss:.4f} acc {percent(report.val_acc)} top5 {percent(report.val_top5)}"
+            f"  lr {report.lr:.2e}  {report.epoch_seconds:.1f}s{'  *best' if report.is_best else ''}"
+        )
+        if self._bar is not None:
+            self._bar.console.print(line)
+            self._bar.update(self._task, completed=self._completed(report.epoch, self._steps))
+        else:
+            console.print(line)
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None

@@ -1,0 +1,27 @@
+"""Error types that map onto the CLI's exit codes.
+
+``UserError`` is bad input (a spec, an option, a missing file): the CLI prints
+its one-line message and exits with 2, before anything is written to a store.
+Everything else is a runtime failure (exit 1).
+"""
+
+
+class UserError(Exception):
+    """Bad input from the user; the message is one line that names the key or path."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))
+
+
+class DataNotFoundError(UserError):
+    """A data set is neither on disk nor downloadable."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+    def __init__(self, epoch: int, batch: int, value: float):
+        super().__init__(f"loss is {value} at epoch {epoch}, batch {batch}: training diverged")
+        self.epoch = epoch
+        self.batch = batch
+        self.value = value

@@ -1,0 +1,84 @@
+"""Optimisers and learning-rate schedules, all from ``torch.optim``.
+
+Every schedule is stepped once per batch, so warm-up and annealing are smooth;
+the ``step`` schedule's step size is a whole number of epochs' batches, so it
+drops exactly at epoch boundaries as an epoch-stepped StepLR would.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from torch.optim import lr_scheduler
+
+from cifarsweep.config import TrainConfig
+
+ONECYCLE_DEFAULT_PCT_START = 0.3
+
+
+def build_optimizer(cfg: TrainConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    """The configured optimiser at the configured (peak) learning rate."""
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+            weight_decay=cfg.weight_decay,
+        )
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
+
+
+def warmup_steps(cfg: TrainConfig, steps_per_epoch: int) -> int:
+    return int(round(cfg.warmup_epochs * steps_per_epoch))
+
+
+def build_scheduler(
+    cfg: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int
+) -> lr_scheduler.LRScheduler:
+    """The configured schedule over ``epochs * steps_per_epoch`` batch steps."""
+    total = cfg.epochs * steps_per_epoch
+    warm = min(warmup_steps(cfg, steps_per_epoch), total - 1)
+    if cfg.scheduler == "onecycle":
+        # OneCycle has its own warm-up: warmup_epochs sets its rising phase.
+        pct_start = warm / total if warm > 0 else ONECYCLE_DEFAULT_PCT_START
+        return lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total, pct_start=pct_start)
+    main = _main_schedule(cfg, optimizer, steps_per_epoch, total - warm)
+    if warm == 0:
+        return main
+    rise = lr_scheduler.LinearLR(optimizer, start_factor=1.0 / (warm + 1), end_factor=1.0, total_iters=warm)
+    return lr_scheduler.SequentialLR(optimizer, [rise, main], milestones=[warm])
+
+
+def _main_schedule(
+    cfg: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int, steps: int
+) -> lr_scheduler.LRScheduler:
+    floor = cfg.lr * cfg.min_lr_ratio
+    if cfg.scheduler == "cosine":
+        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps), eta_min=floor)
+    if cfg.scheduler == "cosine_warm_restarts":
+        return lr_scheduler.CosineAnnealingWarmRestarts(
+            optimizer, T_0=cfg.restart_epochs * steps_per_epoch, T_mult=cfg.restart_mult, eta_min=floor
+        )
+    if cfg.scheduler == "step":
+        return lr_scheduler.StepLR(optimizer, step_size=cfg.step_epochs * steps_per_epoch, gamma=cfg.step_gamma)
+    if cfg.scheduler == "constant":
+        return lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    raise ValueError(f"unknown scheduler {cfg.scheduler!r}")
+
+
+def lr_schedule(cfg: TrainConfig, steps_per_epoch: int) -> list[float]:
+    """The learning rate at every batch step of a training with this config (for plots and tests)."""
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = build_optimizer(cfg, [param])
+    scheduler = build_scheduler(cfg, optimizer, steps_per_epoch)
+    rates = []
+    for _ in range(cfg.epochs * steps_per_epoch):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return rates

@@ -1,0 +1,169 @@
+"""Recording one training as an MLflow run: params, per-epoch metrics, artifacts.
+
+Metrics go in one ``log_batch`` call per epoch. Checkpoints are written by the
+trainer straight into the run's artifact folder when that folder is on this
+machine's disk; with a remote artifact store they are written to a local cache
+and uploaded each epoch, so another machine can resume the run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from cifarsweep.config import TrainConfig
+from cifarsweep.manifest import build_manifest
+from cifarsweep.tracking.store import local_artifact_dir
+from cifarsweep.train import checkpoint as ckpt
+from cifarsweep.train.results import EpochReport, TrainResult
+
+CHECKPOINT_ARTIFACT_DIR = "checkpoints"
+CACHE_DIR = Path("mlruns") / ".checkpoint-cache"
+MAX_PARAMS_PER_BATCH = 100
+
+TAG_SWEEP = "cifarsweep.sweep"
+TAG_TRIAL = "cifarsweep.trial"
+TAG_CELL = "cifarsweep.cell"
+TAG_STATE = "cifarsweep.state"
+TAG_REASON = "cifarsweep.reason"
+TAG_KIND = "cifarsweep.kind"
+TAG_PARENT = "mlflow.parentRunId"
+
+
+class RunRecorder:
+    """One MLflow run, written through the client API (no global 'active run' state)."""
+
+    def __init__(self, client, run_id: str):
+        self.client = client
+        self.run_id = run_id
+        self.run = client.get_run(run_id)
+        self._local_artifacts = local_artifact_dir(self.run.info.artifact_uri)
+
+    @classmethod
+    def start(
+        cls,
+        client,
+        experiment_id: str,
+        run_name: str | None = None,
+        tags: dict[str, str] | None = None,
+        parent_run_id: str | None = None,
+    ) -> "RunRecorder":
+        tags = dict(tags or {})
+        if parent_run_id:
+            tags[TAG_PARENT] = parent_run_id
+        run = client.create_run(experiment_id, run_name=run_name, tags=tags)
+        return cls(client, run.info.run_id)
+
+    @property
+    def artifacts_are_local(self) -> bool:
+        return self._local_artifacts is not None
+
+    # -- before training -------------------------------------------------
+    def log_config(self, cfg: TrainConfig) -> None:
+        """Every field as a param (skipping ones already logged), and the resolved YAML."""
+        from mlflow.entities import Param
+
+        existing = self.client.get_run(self.run_id).data.params
+        params = [Param(key, value) for key, value in cfg.as_params().items() if key not in existing]
+        for start in range(0, len(params), MAX_PARAMS_PER_BATCH):
+            self.client.log_batch(self.run_id, params=params[start : start + MAX_PARAMS_PER_BATCH])
+        self.client.log_text(self.run_id, yaml.safe_dump(cfg.model_dump(), sort_keys=False), "config.yaml")
+
+    def checkpoint_dir(self) -> Path:
+        """A local folder for the trainer's checkpoints (the artifact folder itself when local)."""
+        if self._local_artifacts is not None:
+            return self._local_artifacts / CHECKPOINT_ARTIFACT_DIR
+        cache = CACHE_DIR / self.run_id
+        cache.mkdir(parents=True, exist_ok=True)
+        return cache
+
+    def fetch_checkpoint(self) -> Path:
+        """The checkpoint folder, downloading ``last.pt`` from a remote store if it is only there."""
+        directory = self.checkpoint_dir()
+        if self._local_artifacts is None and not (directory / ckpt.LAST).is_file():
+            for name in (ckpt.LAST, ckpt.INIT, ckpt.BEST):
+                try:
+                    self.client.download_artifacts(self.run_id, f"{CHECKPOINT_ARTIFACT_DIR}/{name}", str(directory.parent))
+                except Exception:  # not uploaded yet: nothing to resume from
+                    continue
+        return directory
+
+    # -- during training -------------------------------------------------
+    def on_epoch(self, report: EpochReport) -> None:
+        """Log the epoch's metrics in one call; upload the checkpoint when the store is remote."""
+        from mlflow.entities import Metric
+
+        timestamp = int(time.time() * 1000)
+        metrics = [Metric(name, value, timestamp, report.epoch) for name, value in report.metrics().items()]
+        self.client.log_batch(self.run_id, metrics=metrics)
+        if self._local_artifacts is None and report.checkpoint is not None:
+            names = [ckpt.LAST, ckpt.INIT] + ([ckpt.BEST] if report.is_best else [])
+            for name in names:
+                path = report.checkpoint.parent / name
+                if path.is_file():
+                    self.client.log_artifact(self.run_id, str(path), CHECKPOINT_ARTIFACT_DIR)
+
+    # -- after training ----------------------------------------------------
+    def log_result(self, result: TrainResult, cfg: TrainConfig, keep_last: bool = False) -> None:
+        """Final metrics, the manifest, the report, the confusion matrix and the curves."""
+        from mlflow.entities import Metric
+
+        from cifarsweep.analysis.run_figures import confusion_matrix_figure, learning_curves, most_confused
+        from cifarsweep.analysis.style import close
+
+        timestamp = int(time.time() * 1000)
+        last_epoch = result.history[-1].epoch if result.history else 0
+        finals = [Metric(name, value, timestamp, last_epoch) for name, value in result.final_metrics().items()]
+        self.client.log_batch(self.run_id, metrics=finals)
+        manifest = build_manifest(
+            result.device, result.precision, {"seed": cfg.seed, "data_seed": cfg.data_seed},
+            {"parameters": result.parameters, "seconds": round(result.seconds, 2), "start_epoch": result.start_epoch},
+        )
+        history = pd.DataFrame([report.metrics() | {"epoch": report.epoch} for report in result.history])
+        confusion = pd.DataFrame(result.confusion, index=result.classes, columns=result.classes)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+            (folder / "classification_report.txt").write_text(result.report_text)
+            (folder / "classification_report.json").write_text(json.dumps(result.report_dict, indent=2))
+            history.to_csv(folder / "history.csv", index=False)
+            confusion.to_csv(folder / "confusion_matrix.csv")
+            most_confused(result.confusion, result.classes).to_csv(folder / "most_confused.csv", index=False)
+            for name, figure in (
+                ("learning_curves.png", learning_curves(history, self.run.info.run_name or "")),
+                ("confusion_matrix.png", confusion_matrix_figure(result.confusion, result.classes)),
+            ):
+                figure.savefig(folder / name, dpi=120)
+                close(figure)
+            self.client.log_artifacts(self.run_id, str(folder))
+        self._finish_checkpoints(result, keep_last)
+
+    def _finish_checkpoints(self, result: TrainResult, keep_last: bool) -> None:
+        directory = result.checkpoint_dir
+        if directory is None:
+            return
+        if self._local_artifacts is None:
+            for name in (ckpt.FINAL, ckpt.BEST, ckpt.INIT):
+                if (directory / name).is_file():
+                    self.client.log_artifact(self.run_id, str(directory / name), CHECKPOINT_ARTIFACT_DIR)
+            shutil.rmtree(directory, ignore_errors=True)
+        elif not keep_last:
+            # The resumable state is three times the model's size; once final.pt exists it is spent.
+            (directory / ckpt.LAST).unlink(missing_ok=True)
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, str(value))
+
+    def end(self, status: str = "FINISHED", reason: str | None = None) -> None:
+        """Close the run as FINISHED, FAILED or KILLED; a reason goes in a tag."""
+        if reason:
+            self.client.set_tag(self.run_id, TAG_REASON, reason[:5000])
+        self.client.set_terminated(self.run_id, status=status)

@@ -1,0 +1,123 @@
+"""Where runs are kept: tracking URIs, the MLflow client, experiments and artifact folders.
+
+The embedded default is ``sqlite:///mlruns/mlflow.db`` with artifacts under
+``mlruns/artifacts/<experiment>``, relative to the working directory;
+``--tracking-uri`` or ``MLFLOW_TRACKING_URI`` points elsewhere (an ``http://``
+MLflow server, or a database URL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from pathlib import Path
+from urllib.parse import urlparse
+
+from cifarsweep.errors import UserError
+
+DEFAULT_DIR = Path("mlruns")
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+_LOCAL_DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+# MLflow logs alembic migrations and other chatter at INFO on first use of a store.
+for _name in ("alembic", "mlflow.store.db.utils", "mlflow.tracking", "mlflow.store"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+
+def resolve_tracking_uri(uri: str | None = None) -> str:
+    """``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else the embedded SQLite store."""
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def mask_password(uri: str) -> str:
+    """The URI with any password replaced by ***, for messages, params and tags."""
+    return re.sub(r"(://[^:/@]+:)[^@/]*@", r"\1***@", uri)
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri[len("sqlite:///") :])
+
+
+def is_server_uri(uri: str) -> bool:
+    return urlparse(uri).scheme in ("http", "https")
+
+
+def prepare_local_store(uri: str) -> None:
+    """Create the folder of an embedded SQLite store (called just before the first write)."""
+    path = _sqlite_path(uri)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def store_exists(uri: str) -> bool:
+    """False when an embedded SQLite store has not been created yet (servers: assume yes)."""
+    path = _sqlite_path(uri)
+    return path is None or path.is_file()
+
+
+def client(uri: str | None = None):
+    """An ``MlflowClient`` for the resolved URI (importing mlflow only when needed)."""
+    from mlflow.tracking import MlflowClient
+
+    uri = resolve_tracking_uri(uri)
+    prepare_local_store(uri)
+    return MlflowClient(tracking_uri=uri)
+
+
+def _slug(name: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "experiment"
+    if slug != name:
+        slug += "-" + hashlib.sha1(name.encode()).hexdigest()[:6]
+    return slug
+
+
+def artifact_location(uri: str, experiment_name: str) -> str | None:
+    """Where a new experiment's artifacts go: ``mlruns/artifacts/<name>`` for database stores.
+
+    A server decides for itself (None); for a database URL without a server the
+    artifacts stay on this machine's disk, beside the default store.
+    """
+    if urlparse(uri).scheme.split("+")[0] not in _LOCAL_DB_SCHEMES:
+        return None
+    return (DEFAULT_DIR / "artifacts" / _slug(experiment_name)).resolve().as_uri()
+
+
+def get_or_create_experiment(mlflow_client, uri: str, name: str) -> str:
+    """The id of experiment ``name``, created (with our artifact layout) if missing, restored if deleted."""
+    experiment = mlflow_client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            mlflow_client.restore_experiment(experiment.experiment_id)
+        return experiment.experiment_id
+    try:
+        return mlflow_client.create_experiment(name, artifact_location=artifact_location(uri, name))
+    except Exception:  # another worker created it between our look and our create
+        experiment = mlflow_client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+def local_artifact_dir(artifact_uri: str) -> Path | None:
+    """The run's artifact folder when it is on this machine's disk, else None."""
+    parsed = urlparse(artifact_uri)
+    if parsed.scheme == "file":
+        return Path(parsed.path)
+    if parsed.scheme == "" or (len(parsed.scheme) == 1 and os.name == "nt"):
+        return Path(artifact_uri)
+    return None
+
+
+def check_reachable(uri: str) -> None:
+    """Fail fast with a one-line ``UserError`` (password masked) when the store cannot be reached."""
+    from mlflow.tracking import MlflowClient
+
+    try:
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"tracking store {mask_password(uri)} is not reachable: {mask_password(reason)[:300]}") from None

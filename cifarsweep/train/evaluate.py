@@ -1,0 +1,75 @@
+"""Evaluation passes: loss and top-k accuracy, and the per-class report at the end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import classification_report, confusion_matrix, f1_score
+
+from cifarsweep.data.loader import eval_batches
+from cifarsweep.train.device import Precision
+
+
+@dataclass
+class Evaluation:
+    loss: float
+    top1: float
+    top5: float
+    predictions: torch.Tensor | None = None
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    batch_size: int,
+    precision: Precision,
+    channels_last: bool = False,
+    keep_predictions: bool = False,
+) -> Evaluation:
+    """Mean cross-entropy (no smoothing), top-1 and top-5 over all images; one sync at the end."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=images.device, dtype=torch.float64)
+    top1 = torch.zeros((), device=images.device, dtype=torch.int64)
+    top5 = torch.zeros((), device=images.device, dtype=torch.int64)
+    predictions = []
+    for batch, target in eval_batches(images, labels, batch_size, mean, std, channels_last):
+        with precision.autocast():
+            logits = model(batch)
+        logits = logits.float()
+        loss_sum += F.cross_entropy(logits, target, reduction="sum").double()
+        k = min(5, logits.shape[1])
+        ranked = logits.topk(k, dim=1).indices
+        hits = ranked == target[:, None]
+        top1 += hits[:, 0].sum()
+        top5 += hits.any(dim=1).sum()
+        if keep_predictions:
+            predictions.append(ranked[:, 0])
+    model.train(was_training)
+    count = max(1, images.shape[0])
+    return Evaluation(
+        loss=loss_sum.item() / count,
+        top1=top1.item() / count,
+        top5=top5.item() / count,
+        predictions=torch.cat(predictions).cpu() if keep_predictions and predictions else None,
+    )
+
+
+def class_report(labels: torch.Tensor, predictions: torch.Tensor, classes: list[str]):
+    """Confusion matrix, macro F1 and scikit-learn's classification report (text and dict)."""
+    y_true = labels.cpu().numpy()
+    y_pred = predictions.cpu().numpy()
+    indices = list(range(len(classes)))
+    matrix = confusion_matrix(y_true, y_pred, labels=indices)
+    f1 = float(f1_score(y_true, y_pred, labels=indices, average="macro", zero_division=0))
+    kwargs = dict(labels=indices, target_names=classes, zero_division=0, digits=4)
+    text = classification_report(y_true, y_pred, **kwargs)
+    table = classification_report(y_true, y_pred, output_dict=True, **kwargs)
+    return np.asarray(matrix), f1, text, table
