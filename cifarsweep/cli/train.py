@@ -1,0 +1,38 @@
+"""``cifarsweep train``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cifarsweep.cli.common import SetOption, TrackingOption, app, handle_errors
+
+
+@app.command()
+@handle_errors
+def train(
+    config: Annotated[Optional[Path], typer.Argument(help="A YAML file of training-config fields.")] = None,
+    set_: SetOption = None,
+    experiment: Annotated[str, typer.Option("--experiment", "-e", help="MLflow experiment name.")] = "train",
+    tracking_uri: TrackingOption = None,
+    run_name: Annotated[Optional[str], typer.Option("--run-name", help="MLflow run name.")] = None,
+) -> None:
+    """Train one model and record it as an MLflow run (the same trainer that sweep trials use)."""
+    from cifarsweep.config import load_train_config
+    from cifarsweep.console import TrainProgressBar, console, percent
+    from cifarsweep.single import train_tracked
+    from cifarsweep.tracking.store import mask_password
+
+    cfg = load_train_config(config, set_ or [])
+    tracked = train_tracked(cfg, experiment, tracking_uri, TrainProgressBar(), run_name)
+    result = tracked.result
+    console.print(
+        f"best val acc {percent(result.best_val_acc)} (epoch {result.best_epoch}), "
+        f"final val acc {percent(result.val_acc)}, macro F1 {result.val_f1_macro:.4f}, "
+        f"gen gap {100 * result.gen_gap:.2f} points"
+    )
+    console.print(f"{result.epochs_trained} epochs in {result.seconds:.1f}s on {result.device}, amp {result.precision}")
+    console.print(f"run {tracked.run_id} in experiment '{experiment}' at {mask_password(tracked.tracking_uri)}")
+    console.print(f"artifacts: {tracked.artifact_uri}")
