@@ -121,22 +121,31 @@ class TrainConfig(BaseModel):
 TRAIN_FIELDS: tuple[str, ...] = tuple(TrainConfig.model_fields)
 
 
-def describe_validation_error(exc: ValidationError, prefix: tuple = (), doc: YamlDocument | None = None) -> str:
-    """One line for the first problem: ``file:line: key.path: message``."""
+def describe_validation_error(
+    exc: ValidationError, prefix: tuple = (), doc: YamlDocument | None = None, known: tuple[str, ...] = TRAIN_FIELDS
+) -> str:
+    """One line for the first problem: ``file:line: key.path: message``.
+
+    ``known`` lists the keys allowed where an unknown key was found, so the message can say them.
+    """
     first = exc.errors()[0]
-    key_path = prefix + tuple(first["loc"])
+    key_path = prefix + tuple(part for part in first["loc"] if not _is_union_tag(part))
     where = doc.where(key_path) if doc is not None else ""
     dotted = ".".join(str(part) for part in key_path) or "(top level)"
-    message = first["msg"]
     if first["type"] == "extra_forbidden":
-        message = "unknown field"
-        if len(key_path) and key_path[-1] not in TRAIN_FIELDS and prefix in ((), ("base",)):
-            message = f"unknown training-config field (known: {', '.join(TRAIN_FIELDS)})"
+        message = f"unknown key (known: {', '.join(known)})"
     elif first["type"] == "literal_error":
         message = first["msg"].replace("Input should be", "expected")
+    elif first["type"] in ("value_error", "assertion_error"):
+        message = first["msg"].removeprefix("Value error, ")
     else:
-        message = f"{message} (got {first.get('input')!r})"
+        message = f"{first['msg']} (got {first.get('input')!r})"
     return f"{where + ': ' if where else ''}{dotted}: {message}"
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic puts the union member's name in the location ("RangeParam", "list[...]").
+    return isinstance(part, str) and (part[:1].isupper() or "[" in part)
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -63,6 +63,9 @@ def client(uri: str | None = None):
     """An ``MlflowClient`` for the resolved URI (importing mlflow only when needed)."""
     from mlflow.tracking import MlflowClient
 
+    from cifarsweep import sqlite_concurrency
+
+    sqlite_concurrency.install()
     uri = resolve_tracking_uri(uri)
     prepare_local_store(uri)
     return MlflowClient(tracking_uri=uri)

@@ -1,0 +1,180 @@
+"""How long `cifarsweep report` takes on a large store: 1,000 runs with 100 epochs of metrics each.
+
+Builds a fresh MLflow SQLite store in a temporary folder (the experiment and
+the sweep's parent run through MlflowClient, the 1,000 trial runs by direct
+inserts into MLflow's tables: 770k metric rows in seconds instead of the
+minutes log_batch would take), then times:
+
+- ``load_sweep`` (the set-based queries) in this process;
+- the CLI in a fresh process (imports included), for the default report and
+  for single-figure reports;
+- for comparison, MLflow's per-run ``get_metric_history`` on a sample of runs,
+  scaled to the whole store.
+
+    python benchmarks/report_bench.py [--runs 1000] [--epochs 100] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from cifarsweep.config import TrainConfig
+
+GRID = {
+    "batch_size": [128, 256, 400, 512],
+    "weight_decay": [1e-4, 5e-4, 1e-3, 5e-3, 1e-2],
+    "grad_clip": [None, 0.1],
+    "lr": [1e-3, 3e-3, 1e-2, 3e-2, 1e-1],
+}
+EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "epoch_seconds")
+NAME = "bench"
+
+
+def build_store(folder: Path, runs: int, epochs: int) -> str:
+    """A store holding one grid sweep of ``runs`` finished trials; returns its tracking URI."""
+    from mlflow.entities import Param
+    from mlflow.tracking import MlflowClient
+
+    db = folder / "mlruns" / "mlflow.db"
+    db.parent.mkdir(parents=True)
+    uri = f"sqlite:///{db}"
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment(NAME, artifact_location=(folder / "mlruns" / "artifacts" / NAME).as_uri())
+    base = TrainConfig(epochs=epochs, dataset="synthetic", width=16)
+    spec = "name: bench\nsweep:\n  kind: grid\n  params:\n" + "".join(
+        f"    {k}: {json.dumps(v)}\n" for k, v in GRID.items()
+    ) + "  seeds: [0, 1, 2, 3, 4]\n"
+    now = int(time.time() * 1000) - runs * epochs * 2000
+    parent = client.create_run(experiment, run_name=NAME, start_time=now, tags={
+        "cifarsweep.kind": "sweep", "cifarsweep.sweep": NAME, "cifarsweep.objective": "val_acc",
+        "cifarsweep.direction": "maximize", "cifarsweep.sampler": "grid",
+        "cifarsweep.swept_params": json.dumps(list(GRID)), "cifarsweep.spec": spec,
+    }).info.run_id
+    client.log_batch(parent, params=[Param(k, v) for k, v in base.as_params().items()])
+    client.set_terminated(parent)
+    cells = list(itertools.product(*GRID.values()))
+    seeds = max(1, runs // len(cells))
+    trials = [(dict(zip(GRID, cell)), seed) for cell in cells for seed in range(seeds)][:runs]
+    with sqlite3.connect(db) as connection:
+        _insert_trials(connection, int(experiment), parent, base, trials, epochs, now, folder)
+    return uri
+
+
+def _insert_trials(connection, experiment, parent, base, trials, epochs, start, folder) -> None:
+    rng = np.random.default_rng(0)
+    runs, tags, params, metrics, latest = [], [], [], [], []
+    for number, (values, seed) in enumerate(trials):
+        run_id = uuid.uuid4().hex
+        config = base.model_copy(update={**values, "seed": seed})
+        begin = start + number * epochs * 2000
+        end = begin + epochs * 2000
+        artifacts = (folder / "mlruns" / "artifacts" / NAME / run_id / "artifacts").as_uri()
+        runs.append((run_id, f"trial-{number:04d}", "LOCAL", "", "", "bench", "FINISHED", begin, end, "", "active", artifacts, experiment))
+        for key, value in {
+            "mlflow.parentRunId": parent, "mlflow.runName": f"trial-{number:04d}", "cifarsweep.kind": "trial",
+            "cifarsweep.sweep": NAME, "cifarsweep.trial": str(number), "cifarsweep.cell": f"{number:016x}",
+            "cifarsweep.state": "COMPLETE", "cifarsweep.train_images": "50000", "cifarsweep.steps_per_epoch": str(-(-50000 // config.batch_size)),
+        }.items():
+            tags.append((key, value, run_id))
+        params.extend((key, value, run_id) for key, value in config.as_params().items())
+        quality = 0.6 + 0.1 * np.log10(values["lr"] / 1e-3) / 2 - 3 * values["weight_decay"] + (0.02 if values["grad_clip"] else 0)
+        curve = quality * (1 - np.exp(-np.arange(1, epochs + 1) / (epochs / 5))) + rng.normal(0, 0.005, epochs)
+        series = {
+            "val_acc": curve, "train_acc": curve + 0.05, "val_top5": np.minimum(1, curve + 0.2),
+            "val_loss": 2.5 - 2 * curve, "train_loss": 2.4 - 2 * curve, "lr": np.full(epochs, values["lr"]),
+            "epoch_seconds": np.full(epochs, 1.8),
+        }
+        for key, array in series.items():
+            metrics.extend((key, float(v), begin + 2000 * (e + 1), run_id, e + 1, 0) for e, v in enumerate(array))
+            latest.append((key, float(array[-1]), begin + 2000 * epochs, epochs, 0, run_id))
+        for key, value in {"best_val_acc": float(curve.max()), "val_f1_macro": float(curve[-1]),
+                           "clean_train_acc": float(curve[-1] + 0.1), "gen_gap": 0.1}.items():
+            metrics.append((key, value, end, run_id, epochs, 0))
+            latest.append((key, value, end, epochs, 0, run_id))
+    connection.executemany("INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, "
+                           "start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id) "
+                           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", runs)
+    connection.executemany("INSERT INTO tags (key, value, run_uuid) VALUES (?,?,?)", tags)
+    connection.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?,?,?)", params)
+    connection.executemany("INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?,?,?,?,?,?)", metrics)
+    connection.executemany("INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) VALUES (?,?,?,?,?,?)", latest)
+
+
+def time_cli(folder: Path, args: list[str]) -> float:
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "cifarsweep", "report", *args], cwd=folder, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"report {' '.join(args)} failed: {result.stderr.strip()}")
+    return elapsed
+
+
+def time_per_run_history(uri: str, sample: int, total: int) -> float:
+    """MLflow's per-run get_metric_history (2 metrics) on ``sample`` runs, scaled to ``total`` runs."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(NAME).experiment_id
+    ids = [r.info.run_id for r in client.search_runs([experiment], max_results=sample, filter_string="tags.`cifarsweep.kind` = 'trial'")]
+    start = time.perf_counter()
+    for run_id in ids:
+        for key in ("val_acc", "val_loss"):
+            client.get_metric_history(run_id, key)
+    return (time.perf_counter() - start) * total / len(ids)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--keep", type=Path, help="build the store in this folder and keep it")
+    args = parser.parse_args()
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="report-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        start = time.perf_counter()
+        uri = build_store(folder, args.runs, args.epochs)
+        built = time.perf_counter() - start
+        os.chdir(folder)
+        from cifarsweep.tracking.query import load_sweep
+
+        start = time.perf_counter()
+        data = load_sweep(NAME, uri)
+        loaded = time.perf_counter() - start
+        rows = [
+            ("build the store (MLflow schema + direct inserts)", built),
+            (f"load_sweep: {len(data.trials)} trials, {len(data.metrics):,} metric rows (in process)", loaded),
+        ]
+        for label, cli_args in (
+            ("cifarsweep report (every figure, incl. lr schedules)", []),
+            ("cifarsweep report --heatmap batch_size weight_decay --facet grad_clip", ["--heatmap", "batch_size", "weight_decay", "--facet", "grad_clip"]),
+            ("cifarsweep report --curves weight_decay --x time", ["--curves", "weight_decay", "--x", "time"]),
+            ("cifarsweep report --curves lr (lr-schedule panel)", ["--curves", "lr"]),
+        ):
+            rows.append((label, time_cli(folder, ["--sweep", NAME, "--tracking-uri", uri, *cli_args])))
+        rows.append(("MLflow get_metric_history per run, 2 metrics (50 runs, scaled to all)", time_per_run_history(uri, 50, args.runs)))
+        width = max(len(label) for label, _ in rows)
+        print(f"{args.runs} runs x {args.epochs} epochs, {os.cpu_count()} CPU cores")
+        print(f"{'step'.ljust(width)}  seconds")
+        for label, seconds in rows:
+            print(f"{label.ljust(width)}  {seconds:7.2f}")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

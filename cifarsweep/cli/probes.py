@@ -1,0 +1,156 @@
+"""``cifarsweep landscape``, ``cifarsweep filters`` and ``cifarsweep conv-geometry``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cifarsweep.cli.common import TrackingOption, app, handle_errors
+
+RunIdArgument = Annotated[str, typer.Argument(help="MLflow run id of a finished training.", show_default=False)]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the random choices (directions, sample images).")]
+SubsetOption = Annotated[int, typer.Option("--subset", help="Training images (unaugmented) the loss is measured on.")]
+BatchOption = Annotated[
+    Optional[int], typer.Option("--batch-size", help="Evaluation batch (default: the run's eval_batch_size).")
+]
+DeviceOption = Annotated[
+    Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps (default: the run's).")
+]
+AmpOption = Annotated[Optional[str], typer.Option("--amp", help="auto, bf16, fp16 or off (default: the run's).")]
+FilterOption = Annotated[
+    Optional[list[int]],
+    typer.Option("--filter", help="A first-layer filter to apply (repeatable; default: the largest)."),
+]
+LayerOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--layer", help="A layer whose feature maps to draw (repeatable; default: stem, layer1..layer4)."),
+]
+KernelOption = Annotated[
+    Optional[int],
+    typer.Option("--kernel", "-k", help="Kernel size of the edge filters (default 3; a run's keep theirs)."),
+]
+DEFAULT_GEOMETRY_OUT = Path("reports/conv-geometry")
+SizeOption = Annotated[
+    Optional[int], typer.Option("--size", help="Side of the test pattern (default 32), or what --image is resized to.")
+]
+
+
+@app.command()
+@handle_errors
+def landscape(
+    run_id: RunIdArgument,
+    resolution: Annotated[int, typer.Option("--resolution", "-n", help="Points per axis of the 2-D planes.")] = 21,
+    span: Annotated[float, typer.Option("--range", help="The grids cover [-R, R] along each direction.")] = 1.0,
+    line_points: Annotated[int, typer.Option("--line-points", help="Points of each 1-D curve.")] = 41,
+    subset: SubsetOption = 2000,
+    dims: Annotated[str, typer.Option("--dims", help="1 (curves only), 2 (planes only) or both.")] = "both",
+    surface_3d: Annotated[bool, typer.Option("--surface-3d", help="Also draw each plane as a 3-D surface.")] = False,
+    batch_size: BatchOption = None,
+    device: DeviceOption = None,
+    amp: AmpOption = None,
+    seed: SeedOption = 0,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Loss landscape of a trained run, before and after training (Li et al. 2018).
+
+    1-D curves and 2-D planes along filter-normalised random directions,
+    around the initial and around the trained weights, and the straight line
+    from one to the other. Results are logged to the run (probes/landscape/).
+    Values are saved after every point: rerun to continue an interrupted grid.
+    """
+    from cifarsweep.console import console
+    from cifarsweep.probes.landscape import LandscapeOptions, parse_dims, run_landscape
+    from cifarsweep.probes.progress import PointsBar
+    from cifarsweep.probes.runs import open_run
+
+    options = LandscapeOptions(
+        resolution, span, line_points, subset, seed, parse_dims(dims), surface_3d, batch_size, device, amp
+    )
+    options.validate()  # before the run's checkpoints and data are loaded
+    run = open_run(run_id, tracking_uri)
+    try:
+        result = run_landscape(run, options, PointsBar())
+    except KeyboardInterrupt:
+        console.print("stopped: the points computed so far are saved; run the same command to continue")
+        raise
+    losses = {key: "n/a" if value is None else f"{value:.4f}" for key, value in result.loss_at.items()}
+    console.print(f"landscape of {run.label}: {result.subset} training images, {result.device}, amp {result.precision}")
+    console.print(f"loss at the initial weights {losses['init']}, at the trained weights {losses['final']}")
+    console.print(f"{result.computed} points computed, {result.done_before} continued from an earlier call")
+    console.print(f"files: {result.location}")
+
+
+@app.command()
+@handle_errors
+def filters(
+    run_id: RunIdArgument,
+    checkpoint: Annotated[str, typer.Option("--checkpoint", help="init, best or final weights.")] = "final",
+    filter_: FilterOption = None,
+    count: Annotated[int, typer.Option("--count", help="How many filters to apply when --filter is not given.")] = 6,
+    images: Annotated[int, typer.Option("--images", help="Sample validation images.")] = 4,
+    layer: LayerOption = None,
+    channels: Annotated[int, typer.Option("--channels", help="Feature-map channels drawn per layer.")] = 8,
+    seed: SeedOption = 0,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Conv filters of a trained run and what they do to sample images.
+
+    The first convolution's filters as an image grid, chosen filters applied
+    to sample images, and the feature maps of chosen layers (by default the
+    output of each ResNet stage). Results are logged to the run (probes/filters/).
+    """
+    from cifarsweep.console import console
+    from cifarsweep.probes.filters import DEFAULT_LAYERS, FilterOptions, run_filters
+    from cifarsweep.probes.runs import open_run
+
+    chosen_layers = tuple(layer or DEFAULT_LAYERS)
+    options = FilterOptions(checkpoint, tuple(filter_ or ()), count, images, chosen_layers, channels, seed)
+    run = open_run(run_id, tracking_uri)
+    result = run_filters(run, options)
+    probe = result.probe
+    applied = ", ".join(f"#{index}" for index in probe.chosen)
+    console.print(f"filters of {run.label} ({checkpoint} weights): {probe.conv_name} has {probe.weight.shape[0]} filters")
+    console.print(f"applied {applied} to {len(probe.labels)} validation images")
+    console.print(f"feature maps of {', '.join(probe.maps)}")
+    console.print(f"files: {result.location}")
+
+
+@app.command("conv-geometry")
+@handle_errors
+def conv_geometry(
+    run_id: Annotated[
+        Optional[str], typer.Argument(help="A run whose first-layer filters and images to use.", show_default=False)
+    ] = None,
+    kernel: KernelOption = None,
+    size: SizeOption = None,
+    image: Annotated[Optional[Path], typer.Option("--image", help="An image file instead of the test pattern.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the table, maps and figure.")] = DEFAULT_GEOMETRY_OUT,
+    seed: SeedOption = 0,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Stride and padding effects on a mini-network's feature maps.
+
+    Convolutions with stride 1, 2, 3 and padding 0, 1, 2 on one image: a table
+    of output sizes checked against floor((n + 2p - k) / s) + 1, and a figure
+    of the feature maps. Needs no run; given one, its first-layer filters are
+    used and the results are also logged to it (probes/conv-geometry/).
+    """
+    from rich.table import Table
+
+    from cifarsweep.console import console
+    from cifarsweep.probes.geometry_run import run_conv_geometry
+    from cifarsweep.probes.runs import open_run
+
+    run = open_run(run_id, tracking_uri) if run_id else None
+    result = run_conv_geometry(out, kernel, size, image, run, seed)
+    table = Table("stride", "padding", "kernel", "input", "output", "formula", "matches")
+    for row in result.probe.table.itertuples():
+        table.add_row(str(row.stride), str(row.padding), str(row.kernel), f"{row.input_height}x{row.input_width}",
+                      f"{row.output_height}x{row.output_width}", f"{row.formula_height}x{row.formula_width}",
+                      "yes" if row.matches else "NO")
+    console.print(table)
+    console.print(f"files: {result.folder}")
+    if result.run_location:
+        console.print(f"logged to {result.run_location}")

@@ -1,0 +1,180 @@
+"""``cifarsweep run``, ``worker``, ``status``, ``reconcile`` and ``ui``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cifarsweep.cli.common import SetOption, TrackingOption, app, handle_errors
+
+StorageOption = Annotated[
+    Optional[str],
+    typer.Option("--storage", help="Optuna storage URL (default $CIFARSWEEP_STORAGE or sqlite:///mlruns/optuna.db)."),
+]
+SpecArgument = Annotated[Path, typer.Argument(help="The sweep spec (YAML).")]
+
+
+@app.command()
+@handle_errors
+def run(
+    spec_path: SpecArgument,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Trials at once on this machine (GPUs round-robin).")] = 1,
+    trials_per_gpu: Annotated[
+        Optional[int], typer.Option("--trials-per-gpu", min=1, help="Workers per visible GPU (sets --workers).")
+    ] = None,
+    storage: StorageOption = None,
+    tracking_uri: TrackingOption = None,
+    set_: SetOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved trials and exit; write nothing.")] = False,
+) -> None:
+    """Create the sweep, or resume it if it exists, and run trials until every cell (or n_trials) is done."""
+    from cifarsweep.console import console
+    from cifarsweep.orchestrate import resolve_locations, run_sweep
+    from cifarsweep.spec import load_spec
+
+    spec = load_spec(spec_path, set_ or [])
+    if dry_run:
+        _print_plan(spec)
+        return
+    if trials_per_gpu is not None:
+        from cifarsweep.launcher import visible_gpus
+
+        workers = max(1, visible_gpus()) * trials_per_gpu
+    locations = resolve_locations(storage, tracking_uri)
+    command = None
+    if workers > 1:
+        from cifarsweep.launcher import WorkerCommand
+
+        command = WorkerCommand(str(spec_path), list(set_ or []), locations.storage_url, locations.tracking_uri)
+    summary = run_sweep(spec, locations, workers, command)
+    for line in summary.repairs:
+        console.print(f"repaired: {line}")
+    _print_result(summary.sweep, summary.complete)
+
+
+def _print_plan(spec) -> None:
+    from rich.table import Table
+
+    from cifarsweep.console import console
+    from cifarsweep.orchestrate import plan_rows
+
+    rows = plan_rows(spec)
+    if spec.is_grid:
+        table = Table("#", "cell", "trial", title=f"sweep {spec.name}: {len(rows)} trials (grid x seeds)")
+    else:
+        table = Table("parameter", "search space", title=f"sweep {spec.name}: {spec.sweep.kind}, {spec.sweep.n_trials} trials, seed {spec.seeds[0]}")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"objective: {spec.objective.resolved_direction} {spec.objective.metric}; pruner: {spec.pruner.kind}")
+    console.print("dry run: nothing was written")
+
+
+def _print_result(sweep, complete: bool) -> None:
+    from cifarsweep.console import console
+    from cifarsweep.study import best_trial
+    from cifarsweep.tracking.store import mask_password
+
+    best = best_trial(sweep)
+    state = "complete" if complete else "not complete (run it again to resume)"
+    console.print(f"sweep {sweep.name}: {state}")
+    if best is not None:
+        console.print(
+            f"best {sweep.spec.objective.metric} {best.value:.4f}: trial {best.number} "
+            f"{best.user_attrs.get('params', best.params)} seed {best.user_attrs.get('seed')} "
+            f"(run {best.user_attrs.get('mlflow_run_id', '?')})"
+        )
+    console.print(f"study: {mask_password(sweep.storage_url)}  runs: {mask_password(sweep.tracking_uri)}")
+
+
+@app.command()
+@handle_errors
+def worker(
+    spec_path: SpecArgument,
+    storage: StorageOption = None,
+    tracking_uri: TrackingOption = None,
+    set_: SetOption = None,
+    worker_index: Annotated[int, typer.Option("--worker-index", hidden=True)] = -1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+) -> None:
+    """Join an existing sweep from another process or machine and pull trials until none remain."""
+    from cifarsweep.console import console
+    from cifarsweep.orchestrate import join_sweep, resolve_locations
+    from cifarsweep.spec import load_spec
+
+    spec = load_spec(spec_path, set_ or [])
+    locations = resolve_locations(storage, tracking_uri)
+    index = worker_index if worker_index >= 0 else os.getpid()
+    sweep, outcomes = join_sweep(spec, locations, index, quiet)
+    console.print(f"worker done: {len(outcomes)} trials of sweep {sweep.name}")
+
+
+@app.command()
+@handle_errors
+def status(
+    sweep_name: Annotated[Optional[str], typer.Argument(metavar="SWEEP", help="Sweep name (default: the most recent).")] = None,
+    storage: StorageOption = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """A table of the sweep's trials: state, params, objective, epochs done, MLflow run id."""
+    from cifarsweep.cli.tables import trials_table
+    from cifarsweep.console import console
+    from cifarsweep.orchestrate import open_existing, resolve_locations
+    from cifarsweep.reconcile import reconcile
+    from cifarsweep.study import trial_summary
+
+    locations = resolve_locations(storage, tracking_uri)
+    sweep, handler = open_existing(sweep_name, locations)
+    for line in reconcile(sweep, handler):
+        console.print(f"repaired: {line}")
+    console.print(trials_table(sweep, trial_summary(sweep)))
+
+
+@app.command("reconcile")
+@handle_errors
+def reconcile_command(
+    sweep_name: Annotated[Optional[str], typer.Argument(metavar="SWEEP", help="Sweep name (default: the most recent).")] = None,
+    storage: StorageOption = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Repair what a crash left behind: stale RUNNING trials and runs, runs without trials, trials without runs."""
+    from cifarsweep.console import console
+    from cifarsweep.orchestrate import open_existing, resolve_locations
+    from cifarsweep.reconcile import reconcile
+
+    locations = resolve_locations(storage, tracking_uri)
+    sweep, handler = open_existing(sweep_name, locations)
+    changes = reconcile(sweep, handler)
+    for line in changes:
+        console.print(line)
+    console.print(f"sweep {sweep.name}: {len(changes)} repairs" if changes else f"sweep {sweep.name}: nothing to repair")
+
+
+@app.command()
+@handle_errors
+def ui(
+    port: Annotated[int, typer.Option("--port", "-p", help="Port of the MLflow UI.")] = 5000,
+    host: Annotated[str, typer.Option("--host", help="Address to bind (only loopback unless you say otherwise).")] = "127.0.0.1",
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Open the MLflow UI on 127.0.0.1 against the project's store."""
+    from cifarsweep.errors import UserError
+    from cifarsweep.tracking.store import DEFAULT_DIR, resolve_tracking_uri, store_exists
+
+    uri = resolve_tracking_uri(tracking_uri)
+    if uri.startswith(("http://", "https://")):
+        raise UserError(f"--tracking-uri {uri} is already a server: open it in a browser")
+    if not store_exists(uri):
+        raise UserError(f"no MLflow store at {uri}: run a training or a sweep first")
+    command = [
+        sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+        "--default-artifact-root", str((DEFAULT_DIR / "artifacts").resolve()),
+        "--host", host, "--port", str(port),
+    ]
+    typer.echo(f"MLflow UI on http://{host}:{port} (Ctrl-C stops it)")
+    raise typer.Exit(subprocess.call(command))

@@ -1,0 +1,226 @@
+"""Loss landscapes of a trained run (Li et al. 2018), before and after training.
+
+Five surfaces, each a ``Grid`` of loss and accuracy on a fixed, class-balanced
+subset of unaugmented training images, with the network in eval mode:
+
+- ``line_init``, ``line_final``: 1-D, along one filter-normalised random direction
+  around the initial (``init.pt``) and the trained (``final.pt``) weights;
+- ``plane_init``, ``plane_final``: 2-D, over two such directions (the first is the
+  lines' direction, so each line is its plane's y = 0 cut);
+- ``interpolation``: 1-D, on the straight line from the initial (alpha = 0) to
+  the trained (alpha = 1) weights, from alpha = -0.5 to 1.5.
+
+On the random planes only the parameters move and BatchNorm's running statistics
+stay at the checkpoint's values. On the interpolation the running statistics are
+interpolated too, so that both ends are exactly the saved networks (the initial
+network's statistics are those of an untrained model, not the trained one's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from cifarsweep.data import balanced_subset
+from cifarsweep.errors import UserError
+from cifarsweep.probes.directions import Direction, difference, move_to, random_directions
+from cifarsweep.probes.grid import Grid, resume_or_new
+from cifarsweep.probes.progress import PointProgress
+from cifarsweep.probes.runs import ProbeRun
+from cifarsweep.train import checkpoint as ckpt
+from cifarsweep.train.device import Precision
+from cifarsweep.train.evaluate import evaluate
+
+INTERPOLATION_RANGE = (-0.5, 1.5)
+CENTERS = {"init": ckpt.INIT, "final": ckpt.FINAL}
+DIMS = {"1": (1,), "2": (2,), "both": (1, 2)}
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+
+
+def parse_dims(text: str) -> tuple[int, ...]:
+    """``--dims``: 1 (the curves), 2 (the planes) or both."""
+    if text not in DIMS:
+        raise UserError(f"--dims {text}: expected {', '.join(DIMS)}")
+    return DIMS[text]
+
+
+@dataclass(frozen=True)
+class LandscapeOptions:
+    """What to compute: sizes of the grids, the image subset, the seed of the random directions."""
+
+    resolution: int = 21  # points per axis of the 2-D planes
+    span: float = 1.0  # the planes and lines cover [-span, span] along each direction
+    line_points: int = 41  # points of each 1-D curve
+    subset: int = 2000  # training images the loss is measured on
+    seed: int = 0  # seed of the random directions
+    dims: tuple[int, ...] = (1, 2)  # 1: the lines and the interpolation; 2: the planes
+    surface_3d: bool = False  # also draw the planes as 3-D surfaces
+    batch_size: Optional[int] = None  # evaluation batch; None = the run's eval_batch_size
+    device: Optional[str] = None  # None = the run's device setting
+    amp: Optional[str] = None  # None = the run's amp setting
+
+    def validate(self) -> None:
+        if self.resolution < 2:
+            raise UserError(f"--resolution {self.resolution}: a plane needs at least 2 points per axis")
+        if self.line_points < 3:
+            raise UserError(f"--line-points {self.line_points}: a curve needs at least 3 points")
+        if not self.span > 0:
+            raise UserError(f"--range {self.span}: must be greater than 0")
+        if self.subset < 1:
+            raise UserError(f"--subset {self.subset}: must be at least 1 image")
+        if not self.dims or not set(self.dims) <= {1, 2}:
+            raise UserError(f"--dims {self.dims}: expected 1, 2 or both")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise UserError(f"--batch-size {self.batch_size}: must be at least 1")
+        if self.amp is not None and self.amp not in AMP_MODES:
+            raise UserError(f"--amp {self.amp}: expected one of {', '.join(AMP_MODES)}")
+
+
+@dataclass(frozen=True)
+class SurfaceSpec:
+    """One surface: which checkpoint the network holds, how it moves, and the coordinates."""
+
+    name: str
+    kind: str  # line | plane | interpolation
+    center: str  # init | final
+    axes: tuple[np.ndarray, ...] = field(compare=False)
+
+
+def interpolation_axis(points: int) -> np.ndarray:
+    """Coefficients over ``INTERPOLATION_RANGE`` with 0 and 1 on the grid (the count rounded up to 4k + 1)."""
+    quarters = max(1, -(-(points - 1) // 4))
+    return np.linspace(*INTERPOLATION_RANGE, 4 * quarters + 1)
+
+
+def plan_surfaces(options: LandscapeOptions) -> list[SurfaceSpec]:
+    """The surfaces ``options`` ask for, cheapest first, so the 1-D results arrive early."""
+    line = np.linspace(-options.span, options.span, options.line_points)
+    plane = np.linspace(-options.span, options.span, options.resolution)
+    specs = []
+    if 1 in options.dims:
+        specs += [SurfaceSpec(f"line_{center}", "line", center, (line,)) for center in CENTERS]
+        specs.append(SurfaceSpec("interpolation", "interpolation", "init", (interpolation_axis(options.line_points),)))
+    if 2 in options.dims:
+        specs += [SurfaceSpec(f"plane_{center}", "plane", center, (plane, plane)) for center in CENTERS]
+    return specs
+
+
+def surface_settings(spec: SurfaceSpec, options: LandscapeOptions, subset: int, precision: str) -> dict:
+    """Everything that changes a surface's values; a saved grid is continued only when these match."""
+    first, last = float(spec.axes[0][0]), float(spec.axes[0][-1])
+    return {"kind": spec.kind, "center": spec.center, "points": len(spec.axes[0]), "from": first, "to": last,
+            "subset": subset, "seed": options.seed, "precision": precision}
+
+
+class SubsetLoss:
+    """Loss and accuracy of a network, moved to a point of weight space, on a fixed set of images."""
+
+    def __init__(self, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, mean, std,
+                 batch_size: int, precision: Precision, channels_last: bool = False):
+        self.model = model.eval()
+        self.images, self.labels = images, labels
+        self.mean, self.std = mean, std
+        self.batch_size, self.precision, self.channels_last = batch_size, precision, channels_last
+        # state_dict() tensors share storage with the model: writing them moves the model.
+        self.targets = model.state_dict()
+
+    def load(self, state: dict[str, torch.Tensor]) -> None:
+        """Put the network at a checkpoint (its parameters and its BatchNorm statistics)."""
+        self.model.load_state_dict(state)
+
+    def __call__(self, center: Direction, directions: list[Direction], coords: tuple[float, ...]):
+        """(loss, accuracy) with the network at ``center + sum(coords[i] * directions[i])``."""
+        move_to(self.targets, center, directions, coords)
+        result = evaluate(self.model, self.images, self.labels, self.mean, self.std, self.batch_size,
+                          self.precision, self.channels_last)
+        return result.loss, result.top1
+
+
+def subset_loss(run: ProbeRun, model: torch.nn.Module, options: LandscapeOptions, device: torch.device,
+                precision: Precision) -> SubsetLoss:
+    """The run's model on ``device`` with the fixed, class-balanced subset of its training images."""
+    data = run.data(model.head.out_features)
+    keep = balanced_subset(data.train_labels, options.subset, run.cfg.data_seed)
+    memory_format = torch.channels_last if run.cfg.channels_last else torch.contiguous_format
+    return SubsetLoss(model.to(device, memory_format=memory_format), data.train_images[keep].to(device),
+                      data.train_labels[keep].to(device), data.mean, data.std,
+                      options.batch_size or run.cfg.eval_batch_size, precision, run.cfg.channels_last)
+
+
+def center_and_directions(spec: SurfaceSpec, states: dict[str, dict], parameter_names: list[str],
+                          seed: int, device: torch.device) -> tuple[Direction, list[Direction]]:
+    """The point a surface is centred on and the directions its axes follow."""
+    if spec.kind == "interpolation":
+        # Every floating-point entry moves, BatchNorm's running statistics included (see the module docstring).
+        start, end = ({name: value.to(device, torch.float32) for name, value in states[center].items()
+                       if value.is_floating_point()} for center in ("init", "final"))
+        return start, [difference(start, end)]
+    center = {name: states[spec.center][name].to(device, torch.float32) for name in parameter_names}
+    return center, random_directions(center, 1 if spec.kind == "line" else 2, seed)
+
+
+def fill(grid: Grid, evaluate_at: Callable[[tuple[float, ...]], tuple[float, float]],
+         save: Callable[[Grid], None], progress: PointProgress) -> None:
+    """Compute the grid's missing points in order, saving the grid after each one."""
+    for index in grid.pending():
+        loss, acc = evaluate_at(grid.coords(index))
+        grid.record(index, loss, acc)
+        save(grid)
+        progress.point(grid.name, loss)
+
+
+@dataclass
+class LandscapeResult:
+    grids: dict[str, Grid]
+    location: str
+    files: list[str]
+    device: str
+    precision: str
+    subset: int
+    computed: int  # points computed by this call
+    done_before: int  # points an earlier, interrupted call had saved
+    loss_at: dict[str, Optional[float]]  # the loss at the "init" and the "final" weights
+
+
+def run_landscape(run: ProbeRun, options: LandscapeOptions = LandscapeOptions(),
+                  progress: Optional[PointProgress] = None) -> LandscapeResult:
+    """Compute (or continue) the run's landscapes, then write their values and figures to the run."""
+    from cifarsweep.probes.landscape_files import write_landscape
+
+    options.validate()
+    progress = progress or PointProgress()
+    device, precision = run.execution(options.device, options.amp)
+    states = {center: run.checkpoint(name) for center, name in CENTERS.items()}
+    model = run.model(states["final"], ckpt.FINAL)
+    run.model(states["init"], ckpt.INIT)  # the same architecture check, before any work
+    measure = subset_loss(run, model, options, device, precision)
+    subset = len(measure.labels)
+    output = run.output("landscape")
+    specs = plan_surfaces(options)
+    grids = {spec.name: resume_or_new(output.path(f"{spec.name}.npz"), spec.name,
+                                      surface_settings(spec, options, subset, precision.name),
+                                      list(spec.axes)) for spec in specs}
+    done_before = sum(int(grid.done.sum()) for grid in grids.values())
+    total = sum(grid.done.size for grid in grids.values())
+    parameter_names = [name for name, _ in model.named_parameters()]
+    progress.start(total, done_before)
+    try:
+        for spec in specs:
+            grid = grids[spec.name]
+            if grid.complete:
+                continue
+            measure.load(states[spec.center])
+            center, directions = center_and_directions(spec, states, parameter_names, options.seed, device)
+            fill(grid, lambda coords: measure(center, directions, coords),
+                 lambda g: output.save_arrays(f"{g.name}.npz", g.arrays()), progress)
+    finally:
+        progress.finish()
+    summary = {"run_id": run.run_id, "device": str(device), "precision": precision.name, "subset": subset,
+               "seed": options.seed, "resolution": options.resolution, "range": options.span,
+               "line_points": options.line_points}
+    loss_at = write_landscape(grids, output, summary, options.surface_3d, run.label)
+    return LandscapeResult(grids, output.publish(), list(output.written), str(device), precision.name,
+                           subset, total - done_before, done_before, loss_at)

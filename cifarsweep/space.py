@@ -1,0 +1,118 @@
+"""Pure functions from a spec's search space to grid cells, Optuna suggestions and trial configs.
+
+A *cell* is one point of a grid (swept values, optional named variant) run with
+one seed. Its key is a hash of exactly those, so it is the same on every
+machine and across resumes, and a grown grid adds only new keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from cifarsweep.config import TrainConfig
+from cifarsweep.spec import ChoiceParam, RangeParam, SweepSpec
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One trial's worth of choices: swept values, seed and variant."""
+
+    params: dict[str, Any]
+    seed: int
+    variant: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return cell_key(self.params, self.seed, self.variant)
+
+    @property
+    def label(self) -> str:
+        parts = [f"{name}={format_value(value)}" for name, value in self.params.items()]
+        if self.variant is not None:
+            parts.insert(0, self.variant)
+        parts.append(f"seed={self.seed}")
+        return ",".join(parts)
+
+    def to_attrs(self) -> dict[str, Any]:
+        """What an Optuna trial stores to rebuild this cell anywhere."""
+        return {
+            "cell": self.key,
+            "params": self.params,
+            "seed": self.seed,
+            "variant": self.variant,
+            "overrides": self.overrides,
+        }
+
+    @classmethod
+    def from_attrs(cls, attrs: dict[str, Any]) -> "Cell":
+        return cls(dict(attrs["params"]), int(attrs["seed"]), attrs.get("variant"), dict(attrs.get("overrides") or {}))
+
+
+def format_value(value: Any) -> str:
+    """Short, exact text for a value: 0.0001 -> 1e-04, True -> true, None -> null."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+        return f"{value:.0e}" if float(f"{value:.0e}") == value else f"{value:.3e}"
+    return str(value)
+
+
+def cell_key(params: dict[str, Any], seed: int, variant: str | None = None) -> str:
+    """12 hex digits of a hash of the canonical JSON of (params, seed, variant)."""
+    canonical = json.dumps({"params": params, "seed": seed, "variant": variant}, sort_keys=True, default=str)
+    return hashlib.sha1(canonical.encode()).hexdigest()[:12]
+
+
+def grid_cells(spec: SweepSpec) -> list[Cell]:
+    """Every cell x variant x seed; seeds outermost, so a first pass over all cells comes early."""
+    names = list(spec.sweep.params)
+    value_lists = [spec.sweep.params[name] for name in names]
+    variants = list((spec.sweep.variants or {None: {}}).items())
+    cells = []
+    for seed in spec.seeds:
+        for variant, overrides in variants:
+            for combo in itertools.product(*value_lists):
+                cells.append(Cell(dict(zip(names, combo)), seed, variant, dict(overrides)))
+    return cells
+
+
+def trial_config(spec: SweepSpec, cell: Cell) -> TrainConfig:
+    """The base config with the variant's overrides, the cell's values and its seed."""
+    values = {**spec.base.model_dump(), **cell.overrides, **cell.params, "seed": cell.seed}
+    return TrainConfig.model_validate(values)
+
+
+def suggest_params(trial, spec: SweepSpec) -> dict[str, Any]:
+    """Ask an Optuna trial for a value of every searched field."""
+    params = {}
+    for name, dimension in spec.sweep.params.items():
+        if isinstance(dimension, ChoiceParam):
+            params[name] = trial.suggest_categorical(name, dimension.choices)
+        elif isinstance(dimension, RangeParam) and dimension.is_int:
+            params[name] = trial.suggest_int(name, dimension.low, dimension.high, step=dimension.step or 1, log=dimension.log)
+        else:
+            params[name] = trial.suggest_float(
+                name, float(dimension.low), float(dimension.high), step=dimension.step, log=dimension.log
+            )
+    return params
+
+
+def describe_space(spec: SweepSpec) -> list[tuple[str, str]]:
+    """(parameter, human description) for a non-grid search space."""
+    rows = []
+    for name, dimension in spec.sweep.params.items():
+        if isinstance(dimension, ChoiceParam):
+            rows.append((name, "one of " + ", ".join(format_value(v) for v in dimension.choices)))
+        else:
+            scale = "log-uniform" if dimension.log else "uniform"
+            kind = "int" if dimension.is_int else "float"
+            step = f", step {dimension.step}" if dimension.step else ""
+            rows.append((name, f"{kind} {scale} in [{format_value(dimension.low)}, {format_value(dimension.high)}]{step}"))
+    return rows
