@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEMO_SPEC ?= sweeps/quickstart.yaml
 
 .PHONY: demo test install bench clean
 
@@ -17,8 +18,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/cifarsweep run sweeps/quickstart.yaml
-	$(BIN)/cifarsweep report --sweep quickstart
+	$(BIN)/cifarsweep run $(DEMO_SPEC)
+	$(BIN)/cifarsweep report
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests

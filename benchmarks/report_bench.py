@@ -54,15 +54,13 @@ def build_store(folder: Path, runs: int, epochs: int) -> str:
     client = MlflowClient(tracking_uri=uri)
     experiment = client.create_experiment(NAME, artifact_location=(folder / "mlruns" / "artifacts" / NAME).as_uri())
     base = TrainConfig(epochs=epochs, dataset="synthetic", width=16)
-    spec = "name: bench\nsweep:\n  kind: grid\n  params:\n" + "".join(
-        f"    {k}: {json.dumps(v)}\n" for k, v in GRID.items()
-    ) + "  seeds: [0, 1, 2, 3, 4]\n"
     now = int(time.time() * 1000) - runs * epochs * 2000
     parent = client.create_run(experiment, run_name=NAME, start_time=now, tags={
         "cifarsweep.kind": "sweep", "cifarsweep.sweep": NAME, "cifarsweep.objective": "val_acc",
         "cifarsweep.direction": "maximize", "cifarsweep.sampler": "grid",
-        "cifarsweep.swept_params": json.dumps(list(GRID)), "cifarsweep.spec": spec,
+        "cifarsweep.swept_params": json.dumps(list(GRID)),
     }).info.run_id
+    client.log_dict(parent, {"name": NAME, "sweep": {"kind": "grid", "params": GRID, "seeds": [0, 1, 2, 3, 4]}}, "spec.json")
     client.log_batch(parent, params=[Param(k, v) for k, v in base.as_params().items()])
     client.set_terminated(parent)
     cells = list(itertools.product(*GRID.values()))

@@ -8,6 +8,7 @@ description: the README's field table and the CLI's errors are built from them.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from pathlib import Path
@@ -133,7 +134,9 @@ def describe_validation_error(
     where = doc.where(key_path) if doc is not None else ""
     dotted = ".".join(str(part) for part in key_path) or "(top level)"
     if first["type"] == "extra_forbidden":
-        message = f"unknown key (known: {', '.join(known)})"
+        close = difflib.get_close_matches(str(key_path[-1]), known, n=1) if key_path else []
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        message = f"unknown key; {hint}(known: {', '.join(known)})"
     elif first["type"] == "literal_error":
         message = first["msg"].replace("Input should be", "expected")
     elif first["type"] in ("value_error", "assertion_error"):

@@ -7,6 +7,7 @@ anything is written anywhere. After this nothing is a loose dict.
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
@@ -176,7 +177,9 @@ def _validate_params(spec_data: dict, base: TrainConfig, doc: YamlDocument) -> N
     for field, values in params.items():
         path = ("sweep", "params", field)
         if field not in TRAIN_FIELDS:
-            raise _fail(doc, path, f"not a training-config field (known: {', '.join(TRAIN_FIELDS)})")
+            close = difflib.get_close_matches(field, TRAIN_FIELDS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise _fail(doc, path, f"not a training-config field; {hint}(known: {', '.join(TRAIN_FIELDS)})")
         if field == "seed":
             raise _fail(doc, path, "sweep seeds with sweep.seeds, not as a parameter")
         if kind == "grid":

@@ -7,14 +7,14 @@ from pathlib import Path
 
 from cifarsweep import sqlite_concurrency
 from cifarsweep.errors import UserError
-from cifarsweep.tracking.store import mask_password
+from cifarsweep.tracking.store import absolute_sqlite, mask_password
 
 DEFAULT_STORAGE = "sqlite:///mlruns/optuna.db"
 
 
 def resolve_storage_url(url: str | None = None) -> str:
     """``--storage``, else ``$CIFARSWEEP_STORAGE``, else ``sqlite:///mlruns/optuna.db``."""
-    return url or os.environ.get("CIFARSWEEP_STORAGE") or DEFAULT_STORAGE
+    return absolute_sqlite(url or os.environ.get("CIFARSWEEP_STORAGE") or DEFAULT_STORAGE)
 
 
 def sqlite_file(url: str) -> Path | None:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from mlflow.entities import Metric, Param, RunTag
+import pytest
+from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from cifarsweep.config import TrainConfig
@@ -24,7 +27,7 @@ TINY_BASE = {
 STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "RUNNING": "RUNNING"}
 
 
-def trial(params: dict, val_acc: list[float], state: str = "COMPLETE", **extra) -> dict:
+def trial(params: dict, val_acc: list[float], state: str = "COMPLETE", final: Optional[dict] = None, **extra) -> dict:
     """A trial whose val_acc per epoch is given; val_loss and the final metrics follow from it."""
     history = {
         "val_acc": val_acc,
@@ -34,10 +37,10 @@ def trial(params: dict, val_acc: list[float], state: str = "COMPLETE", **extra) 
         "lr": [0.01] * len(val_acc),
         "epoch_seconds": [10.0] * len(val_acc),
     }
-    final = {}
+    finals = {}
     if state == "COMPLETE" and val_acc:
-        final = {"best_val_acc": max(val_acc), "clean_train_acc": val_acc[-1] + 0.1, "gen_gap": 0.1, "val_f1_macro": val_acc[-1]}
-    return {"params": params, "history": history, "final": final, "state": state, **extra}
+        finals = {"best_val_acc": max(val_acc), "clean_train_acc": val_acc[-1] + 0.1, "gen_gap": 0.1, "val_f1_macro": val_acc[-1]}
+    return {"params": params, "history": history, "final": {**finals, **(final or {})}, "state": state, **extra}
 
 
 def grid(values: dict[str, list], seeds: list[int], accuracy: Callable[..., float], epochs: int = 3) -> list[dict]:
@@ -61,28 +64,31 @@ def make_sweep(
     direction: str = "maximize",
     sampler: str = "grid",
     base: Optional[dict] = None,
-    spec: str = "",
+    spec: Optional[dict] = None,
     artifact_root: Optional[Path] = None,
     start_ms: Optional[int] = None,
-) -> str:
-    """Write a parent run and one child run per trial; returns the parent's run id."""
+) -> tuple[str, list[str]]:
+    """Write a parent run and one child run per trial; returns the parent's and the trials' run ids."""
     client = MlflowClient(tracking_uri=uri)
     base = {**TINY_BASE, **(base or {})}
     root = Path(artifact_root or Path(uri.removeprefix("sqlite:///")).parent / "artifacts") / name
     experiment_id = client.create_experiment(name, artifact_location=root.resolve().as_uri())
     start = start_ms or int(time.time() * 1000)
-    spec = spec or f"name: {name}\nsweep:\n  kind: {sampler}\n"
     parent = client.create_run(experiment_id, run_name=name, start_time=start, tags={
         "cifarsweep.kind": "sweep", "cifarsweep.sweep": name, "cifarsweep.objective": objective,
         "cifarsweep.direction": direction, "cifarsweep.sampler": sampler,
-        "cifarsweep.swept_params": json.dumps(swept), "cifarsweep.spec": spec,
+        "cifarsweep.swept_params": json.dumps(swept),
     })
     parent_id = parent.info.run_id
+    # As the sweep engine does: the validated spec as the parent's spec.json artifact.
+    client.log_dict(parent_id, spec or {"name": name, "sweep": {"kind": sampler, "params": {}}}, "spec.json")
     _log(client, parent_id, params=TrainConfig.model_validate(base).as_params())
-    for number, spec_trial in enumerate(trials):
+    children = [
         _write_trial(client, experiment_id, parent_id, name, number, spec_trial, base, start + 1000 * number)
+        for number, spec_trial in enumerate(trials)
+    ]
     client.set_terminated(parent_id, "FINISHED")
-    return parent_id
+    return parent_id, children
 
 
 def _write_trial(client, experiment_id, parent_id, sweep, number, spec_trial, base, start) -> str:
@@ -118,3 +124,94 @@ def _log(client, run_id: str, params: dict[str, Any] | None = None, metrics: lis
     while params or metrics:
         client.log_batch(run_id, params=params[:100], metrics=metrics[:1000])
         params, metrics = params[100:], metrics[1000:]
+
+
+# -- the stores the report tests read ------------------------------------------------------------
+# Hand-built grid: final val_acc = BASE[(lr, weight_decay)] + CLIP[grad_clip] + SEED[seed].
+BASE = {(0.01, 1e-4): 0.60, (0.01, 5e-4): 0.70, (0.001, 1e-4): 0.50}  # (0.001, 5e-4): no finished run
+CLIP = {None: 0.0, 0.1: 0.04}
+SEED = {0: -0.01, 1: 0.01}
+GRID_SPEC = {
+    "name": "grid", "sweep": {"kind": "grid", "seeds": [0, 1], "params": {
+        "lr": [0.01, 0.001], "weight_decay": [1e-4, 5e-4, 1e-3], "grad_clip": [None, 0.1],  # 1e-3: never run
+    }},
+}
+
+
+def grid_trials() -> list[dict]:
+    trials = []
+    for (lr, wd), base in BASE.items():
+        for clip, bonus in CLIP.items():
+            for seed, noise in SEED.items():
+                last = base + bonus + noise
+                trials.append(trial({"lr": lr, "weight_decay": wd, "grad_clip": clip, "seed": seed}, [last / 3, 2 * last / 3, last]))
+    trials.append(trial({"lr": 0.001, "weight_decay": 5e-4, "grad_clip": None, "seed": 0}, [0.9], state="FAIL", reason="RuntimeError: boom"))
+    trials.append(trial({"lr": 0.01, "weight_decay": 1e-4, "grad_clip": None, "seed": 2}, [0.1], state="PRUNED"))
+    return trials
+
+
+ABLATION = {  # variant: (overrides, val_acc per seed, gen_gap per seed)
+    "full": ({}, [0.70, 0.72, 0.74], [0.05, 0.06, 0.07]),
+    "no_crop": ({"random_crop": False}, [0.60, 0.61, 0.62], [0.20, 0.22, 0.24]),
+    "no_mixup": ({"mixup_alpha": 0.0}, [0.69, 0.70, 0.74], [0.08, 0.08, 0.08]),
+}
+
+
+def ablation_trials() -> list[dict]:
+    trials = []
+    for variant, (overrides, accs, gaps) in ABLATION.items():
+        for seed, (acc, gap) in enumerate(zip(accs, gaps)):
+            trials.append(trial({**overrides, "seed": seed}, [acc / 2, acc], final={"gen_gap": gap}, variant=variant, overrides=overrides))
+    return trials
+
+
+SEARCH_SPEC = {"name": "search", "sweep": {"kind": "tpe", "n_trials": 14, "params": {
+    "lr": {"low": 1e-4, "high": 1e-1, "log": True}, "weight_decay": {"low": 0.0, "high": 1e-3},
+    "optimizer": {"choices": ["sgd", "adam"]},
+}}}
+
+
+def search_trials() -> list[dict]:
+    import random
+
+    rng = random.Random(0)
+    trials = []
+    for _ in range(14):
+        lr = 10 ** rng.uniform(-4, -1)
+        params = {"lr": lr, "weight_decay": rng.uniform(0, 1e-3), "optimizer": rng.choice(["sgd", "adam"]), "seed": 0}
+        last = 0.5 + 0.1 * (4 + math.log10(lr)) + (0.05 if params["optimizer"] == "adam" else 0)
+        trials.append(trial(params, [last / 2, last]))
+    trials.append(trial({"lr": 0.5e-3, "weight_decay": 0.0, "optimizer": "sgd", "seed": 0}, [], state="RUNNING"))
+    return trials
+
+
+def build_report_store(folder: Path) -> dict[str, Any]:
+    """Four sweeps in one store: grid, ablation, search (newest), and one with nothing finished."""
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    start = int(time.time() * 1000) - 10_000_000
+    ids = {"uri": uri}
+    ids["grid"], grid_runs = make_sweep(uri, "grid", grid_trials(), ["lr", "weight_decay", "grad_clip"], spec=GRID_SPEC, start_ms=start)
+    ids["best_grid_run"] = grid_runs[7]  # lr 0.01, weight_decay 5e-4, grad_clip 0.1, seed 1: 0.75
+    _log_evaluation(MlflowClient(tracking_uri=uri), ids["best_grid_run"])
+    ids["ablation"], _ = make_sweep(uri, "ablation", ablation_trials(), [], spec={"name": "ablation", "sweep": {"kind": "grid", "variants": {
+        v: o for v, (o, _, _) in ABLATION.items()}}}, start_ms=start + 1_000_000)
+    ids["unfinished"], _ = make_sweep(uri, "unfinished", [
+        trial({"lr": 0.01, "seed": 0}, [0.3], state="RUNNING"), trial({"lr": 0.001, "seed": 0}, [], state="FAIL"),
+    ], ["lr"], start_ms=start + 2_000_000)
+    ids["search"], _ = make_sweep(uri, "search", search_trials(), ["lr", "weight_decay", "optimizer"], sampler="tpe",
+                               spec=SEARCH_SPEC, start_ms=start + 3_000_000)
+    return ids
+
+
+def _log_evaluation(client, run_id: str) -> None:
+    """The confusion matrix and classification report artifacts a finished trial has."""
+    client.log_text(run_id, ",cat,dog,frog\ncat,8,2,0\ndog,3,7,0\nfrog,0,1,9\n", "confusion_matrix.csv")
+    client.log_text(run_id, "              precision    recall\n         cat       0.73      0.80\n", "classification_report.txt")
+
+
+@pytest.fixture(scope="session")
+def report_store(tmp_path_factory, mlflow_template) -> dict[str, Any]:
+    """The report tests' store (built once): see ``build_report_store``."""
+    folder = tmp_path_factory.mktemp("report-store")
+    shutil.copy(mlflow_template, folder / "mlflow.db")
+    return build_report_store(folder)

@@ -17,7 +17,7 @@ TINY_ARGS = [
 
 
 def runs(experiment="train"):
-    client = MlflowClient("sqlite:///mlruns/mlflow.db")
+    client = MlflowClient(f"sqlite:///{Path('mlruns/mlflow.db').resolve()}")
     found = client.get_experiment_by_name(experiment)
     return client, (client.search_runs([found.experiment_id]) if found else [])
 

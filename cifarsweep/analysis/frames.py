@@ -62,8 +62,8 @@ def is_missing(value) -> bool:
     return value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and math.isnan(value))
 
 
-def format_value(value) -> str:
-    """A parameter value as people write it: 1e-4, 0.1, 256, None, True."""
+def format_value(value, digits: int = 6) -> str:
+    """A parameter value as people write it: 1e-4, 0.1, 256, None, True (``digits`` significant)."""
     if is_missing(value):
         return "None"
     if isinstance(value, (bool, np.bool_)):
@@ -73,10 +73,10 @@ def format_value(value) -> str:
     if isinstance(value, (float, np.floating)):
         value = float(value)
         if value != 0 and (abs(value) < 1e-2 or abs(value) >= 1e5):
-            mantissa, exponent = f"{value:.6e}".split("e")
+            mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
             mantissa = mantissa.rstrip("0").rstrip(".")
             return f"{mantissa}e{int(exponent)}"
-        return f"{value:.6g}"
+        return f"{value:.{digits}g}"
     return str(value)
 
 
@@ -114,7 +114,7 @@ def _binned(values: pd.Series) -> pd.Categorical:
         edges = np.geomspace(low, high, BINS + 1)
     else:
         edges = np.linspace(low, high, BINS + 1)
-    names = [f"{format_value(a)}–{format_value(b)}" for a, b in zip(edges[:-1], edges[1:])]
+    names = [f"{format_value(a, 3)}–{format_value(b, 3)}" for a, b in zip(edges[:-1], edges[1:])]
     codes = np.clip(np.searchsorted(edges, values.to_numpy(), side="right") - 1, 0, BINS - 1)
     return pd.Categorical.from_codes(codes, categories=names, ordered=True)
 
@@ -279,18 +279,24 @@ def curve_table(
         done = best_cell_runs(done, param, swept, objective, direction, trials)
     keyed = _label_frame(done, [param], trials, {})
     rows = history[history["metric"].isin(list(metrics))]
-    # Mapping the categorical run ids touches each run once, not each of the (many) rows.
-    level = rows["run_id"].map(dict(zip(done["run_id"], keyed[param].astype(str))))
-    rows = rows[level.notna().to_numpy()]
-    level = level[level.notna()]
-    start = rows["run_id"].map(dict(zip(done["run_id"], done["start_time"])))
+    # Per-run values are looked up through the run ids' category codes: one lookup per run,
+    # then plain array indexing over the (many) rows.
+    run_ids = rows["run_id"].astype("category")
+    position = pd.Index(done["run_id"]).get_indexer(run_ids.cat.categories)
+    codes = run_ids.cat.codes.to_numpy()
+    level_of = np.append(np.where(position >= 0, keyed[param].cat.codes.to_numpy()[position], -1), -1)[codes]
+    starts = done["start_time"].dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
+    start_of = np.append(np.where(position >= 0, starts[position], np.datetime64("NaT")), np.datetime64("NaT"))[codes]
+    keep = level_of >= 0
+    rows = rows[keep]
     scale = rows["metric"].map({m: metric_unit(m)[0] for m in metrics}).astype(float)
+    stamps = rows["timestamp"].dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
     rows = pd.DataFrame({
-        param: pd.Categorical(level, categories=keyed[param].cat.categories, ordered=True),
-        "metric": rows["metric"].astype(str),
-        "step": rows["step"],
-        "value": rows["value"] * scale,
-        "elapsed_s": (rows["timestamp"] - pd.to_datetime(start.astype(object), utc=True)).dt.total_seconds(),
+        param: pd.Categorical.from_codes(level_of[keep], categories=keyed[param].cat.categories, ordered=True),
+        "metric": rows["metric"].astype(str).to_numpy(),
+        "step": rows["step"].to_numpy(),
+        "value": (rows["value"] * scale).to_numpy(),
+        "elapsed_s": (stamps - start_of[keep]) / np.timedelta64(1, "s"),
     })
     table = rows.groupby([param, "metric", "step"], observed=True).agg(
         mean=("value", "mean"), std=("value", "std"), n=("value", "count"), elapsed_s=("elapsed_s", "mean")

@@ -12,7 +12,6 @@ import logging
 from typing import Optional, Sequence
 
 import pandas as pd
-import yaml
 
 from cifarsweep.analysis.frames import M, P, finished, is_missing
 
@@ -36,24 +35,22 @@ def _distribution(space, values: pd.Series):
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     if isinstance(space, dict) and "low" in space:
-        if all(isinstance(space.get(k, 1), int) for k in ("low", "high", "step")) and not space.get("log") and "step" in space:
-            return IntDistribution(space["low"], space["high"], step=space["step"])
-        return FloatDistribution(float(space["low"]), float(space["high"]), log=bool(space.get("log")))
+        low, high, log, step = space["low"], space["high"], bool(space.get("log")), space.get("step")
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)):
+            return IntDistribution(low, high, log=log, step=1 if log else int(step or 1))
+        return FloatDistribution(float(low), float(high), log=log, step=None if log or step is None else float(step))
     choices = space.get("choices") if isinstance(space, dict) else space
     if not isinstance(choices, list):
         choices = list(dict.fromkeys(values))
     return CategoricalDistribution(choices)
 
 
-def study_from_trials(trials: pd.DataFrame, params: Sequence[str], objective: str, direction: str, spec_text: str):
+def study_from_trials(trials: pd.DataFrame, params: Sequence[str], objective: str, direction: str, spec: dict):
     """An in-memory Optuna study with the finished trials' params and objective values."""
     import optuna
 
     optuna.logging.set_verbosity(logging.WARNING)
-    try:
-        space = (yaml.safe_load(spec_text) or {}).get("sweep", {}).get("params", {}) or {}
-    except yaml.YAMLError:
-        space = {}
+    space = (spec.get("sweep") or {}).get("params") or {}
     done = finished(trials, objective)
     distributions = {p: _distribution(space.get(p), done[P + p]) for p in params}
     study = optuna.create_study(direction=direction)

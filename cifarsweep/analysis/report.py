@@ -206,15 +206,10 @@ def _heatmap_figure(data: SweepFrames, plan: Plan, axes: tuple[str, str], facet:
 
 def _grid_levels(data: SweepFrames) -> dict:
     """The values a grid spec lists, so cells whose runs never started show as blanks too."""
-    import yaml
-
-    try:
-        spec = yaml.safe_load(data.sweep.spec) or {}
-    except yaml.YAMLError:
+    sweep = data.sweep.spec.get("sweep") or {}
+    if not isinstance(sweep, dict) or sweep.get("kind", "grid") != "grid":
         return {}
-    sweep = spec.get("sweep") or {} if isinstance(spec, dict) else {}
-    params = sweep.get("params") or {} if isinstance(sweep, dict) else {}
-    return {k: v for k, v in params.items() if isinstance(v, list)} if sweep.get("kind", "grid") == "grid" else {}
+    return {k: v for k, v in (sweep.get("params") or {}).items() if isinstance(v, list)}
 
 
 def _curves_figure(data: SweepFrames, plan: Plan, param: str, options: ReportOptions) -> Figure:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-import yaml
 
 from cifarsweep.analysis import frames
 from cifarsweep.analysis.report import Figure, Plan
@@ -14,10 +13,7 @@ from cifarsweep.tracking.query import SweepFrames
 
 def _log_params(data: SweepFrames, params: list[str]) -> list[str]:
     """Params searched on a log scale (the spec says ``log: true``), else positive ones spanning 100x."""
-    try:
-        space = ((yaml.safe_load(data.sweep.spec) or {}).get("sweep") or {}).get("params") or {}
-    except (yaml.YAMLError, AttributeError):
-        space = {}
+    space = (data.sweep.spec.get("sweep") or {}).get("params") or {}
     chosen = []
     for name in params:
         declared = space.get(name)

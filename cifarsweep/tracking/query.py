@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
 import pandas as pd
+import yaml
 
 from cifarsweep.config import TrainConfig
 from cifarsweep.errors import UserError
@@ -27,6 +28,7 @@ TAG_DIRECTION = "cifarsweep.direction"
 TAG_SAMPLER = "cifarsweep.sampler"
 TAG_SWEPT = "cifarsweep.swept_params"
 TAG_SPEC = "cifarsweep.spec"
+SPEC_ARTIFACT = "spec.json"  # the sweep engine logs the validated spec on the parent run
 TAG_VARIANT = "cifarsweep.variant"
 TAG_VARIANT_OVERRIDES = "cifarsweep.variant_overrides"
 TAG_TRAIN_IMAGES = "cifarsweep.train_images"
@@ -49,7 +51,7 @@ class Sweep:
     direction: str
     sampler: str
     swept_params: list[str]
-    spec: str
+    spec: dict  # the spec as a mapping (from the spec tag, else the parent's spec.json artifact); {} if neither
     base_params: dict[str, Any]
     artifact_uri: str
     start_time: pd.Timestamp
@@ -146,13 +148,12 @@ def list_sweeps(tracking_uri: Optional[str] = None) -> pd.DataFrame:
     """Every sweep in the store, most recent first: name, experiment_id, parent_run_id, start_time, sampler, objective."""
     reader = open_reader(resolve_tracking_uri(tracking_uri))
     try:
-        return _sweep_table(reader)
+        return _sweep_table(*reader.sweep_parents())
     finally:
         reader.close()
 
 
-def _sweep_table(reader) -> pd.DataFrame:
-    runs, tags = reader.sweep_parents()
+def _sweep_table(runs: pd.DataFrame, tags: pd.DataFrame) -> pd.DataFrame:
     columns = ["name", "experiment_id", "parent_run_id", "start_time", "sampler", "objective", "direction", "artifact_uri"]
     if runs.empty:
         return pd.DataFrame(columns=columns)
@@ -180,7 +181,7 @@ def latest_sweep(tracking_uri: Optional[str] = None) -> str:
     return str(sweeps["name"].iloc[0])
 
 
-def _sweep_from(row: pd.Series, tags: dict[str, str], params: dict[str, str]) -> Sweep:
+def _sweep_from(row: pd.Series, tags: dict[str, str], params: dict[str, str], spec: dict) -> Sweep:
     try:
         swept = json.loads(tags.get(TAG_SWEPT, "[]"))
     except json.JSONDecodeError:
@@ -193,11 +194,19 @@ def _sweep_from(row: pd.Series, tags: dict[str, str], params: dict[str, str]) ->
         direction=tags.get(TAG_DIRECTION, "maximize"),
         sampler=tags.get(TAG_SAMPLER, ""),
         swept_params=[str(p) for p in swept],
-        spec=tags.get(TAG_SPEC, ""),
+        spec=spec,
         base_params={k: parse_param(k, v) for k, v in params.items()},
         artifact_uri=row["artifact_uri"],
         start_time=row["start_time"],
     )
+
+
+def _parse_spec(text: Optional[str]) -> dict:
+    try:
+        data = yaml.safe_load(text) if text else {}
+    except yaml.YAMLError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def load_sweep(
@@ -212,7 +221,7 @@ def load_sweep(
     reader = open_reader(uri)
     try:
         runs, tags = reader.sweep_parents()
-        sweeps = _sweep_table(reader) if not runs.empty else pd.DataFrame(columns=["name"])
+        sweeps = _sweep_table(runs, tags)
         if sweeps.empty:
             raise UserError(f"no sweeps in {mask_password(uri)} (run `cifarsweep run SPEC.yaml` first)")
         if name is None:
@@ -223,7 +232,9 @@ def load_sweep(
         row = match.iloc[0]
         parent_tags = tags[tags["run_id"] == row["parent_run_id"]]
         parent_params = reader.params_of([row["parent_run_id"]])
-        sweep = _sweep_from(row, dict(zip(parent_tags["key"], parent_tags["value"])), dict(zip(parent_params["key"], parent_params["value"])))
+        parent_tags = dict(zip(parent_tags["key"], parent_tags["value"]))
+        spec = _parse_spec(parent_tags.get(TAG_SPEC) or reader.artifact_text(row["parent_run_id"], row["artifact_uri"], SPEC_ARTIFACT))
+        sweep = _sweep_from(row, parent_tags, dict(zip(parent_params["key"], parent_params["value"])), spec)
         trials = _trial_frame(*reader.experiment_runs(sweep.experiment_id), sweep)
         keys = None if metrics is None else sorted(set(metrics) | {sweep.objective})
         history = reader.metric_history(None, keys, sweep.experiment_id) if not trials.empty else _empty_history()
@@ -311,7 +322,7 @@ def load_run(run_id: str, tracking_uri: Optional[str] = None) -> RunFrames:
         history = reader.metric_history([run_id], None)
     finally:
         reader.close()
-    dummy = Sweep("", "", "", "val_acc", "maximize", "", [], "", {}, "", pd.NaT)
+    dummy = Sweep("", "", "", "val_acc", "maximize", "", [], {}, {}, "", pd.NaT)
     tags = pd.concat([tags, pd.DataFrame([(run_id, TAG_KIND, "trial")], columns=["run_id", "key", "value"])])
     tags = tags.drop_duplicates(["run_id", "key"], keep="first")
     row = _trial_frame(runs, tags, params, latest, dummy).iloc[0]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Iterable, Optional
 from urllib.parse import urlparse
 
@@ -29,7 +30,7 @@ import pandas as pd
 
 from cifarsweep.errors import UserError
 from cifarsweep.tracking.recorder import TAG_KIND
-from cifarsweep.tracking.store import is_server_uri, mask_password, store_exists
+from cifarsweep.tracking.store import is_server_uri, local_artifact_dir, mask_password, store_exists
 
 _RUN_COLUMNS = ["run_id", "run_name", "status", "start_ms", "end_ms", "artifact_uri", "experiment_id"]
 
@@ -71,6 +72,12 @@ class _SqlReader:
             else:
                 self._connection = self._engine.raw_connection()
         return self._connection
+
+    def artifact_text(self, run_id: str, artifact_uri: str, path: str) -> Optional[str]:
+        """A small artifact's text when the run's artifacts are on this machine's disk (else None)."""
+        local = local_artifact_dir(artifact_uri or "")
+        target = local / path if local is not None else None
+        return target.read_text(encoding="utf-8") if target is not None and target.is_file() else None
 
     def close(self) -> None:
         if self._connection is not None:
@@ -186,6 +193,16 @@ class _RestReader:
 
     def close(self) -> None:
         pass
+
+    def artifact_text(self, run_id: str, artifact_uri: str, path: str) -> Optional[str]:
+        """A small artifact's text, downloaded through the server (None if it is not there)."""
+        import tempfile
+
+        try:
+            with tempfile.TemporaryDirectory() as folder:
+                return Path(self.client.download_artifacts(run_id, path, folder)).read_text(encoding="utf-8")
+        except Exception:  # not logged, or the artifact store is not reachable from here
+            return None
 
     def _search(self, experiment_ids: list[str], filter_string: str = "") -> list:
         runs, token = [], None

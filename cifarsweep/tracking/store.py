@@ -27,8 +27,20 @@ for _name in ("alembic", "mlflow.store.db.utils", "mlflow.tracking", "mlflow.sto
 
 
 def resolve_tracking_uri(uri: str | None = None) -> str:
-    """``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else the embedded SQLite store."""
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    """``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else the embedded SQLite store (made absolute)."""
+    return absolute_sqlite(uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
+
+
+def absolute_sqlite(uri: str) -> str:
+    """``sqlite:///relative.db`` -> ``sqlite:////abs/relative.db``.
+
+    A relative path is resolved when a connection opens; MLflow caches stores by
+    URI, so a process (or a worker started elsewhere) must not depend on its cwd.
+    """
+    path = _sqlite_path(uri)
+    if path is None or path.is_absolute() or str(path) == ":memory:":
+        return uri
+    return "sqlite:///" + str(path.resolve())
 
 
 def mask_password(uri: str) -> str:
