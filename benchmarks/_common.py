@@ -23,9 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as ``python benchmarks/x.py``: make the repo importable
     sys.path.insert(0, str(ROOT))
 
-from cifarsweep.train.device import configure_backends, device_description, resolve_device, synchronize  # noqa: E402
-
-__all__ = ["configure_backends", "device_description", "resolve_device", "synchronize"]
+from cifarsweep.train.device import device_description, synchronize  # noqa: E402
 
 
 @contextmanager
@@ -70,13 +68,14 @@ def memory_label(device: torch.device) -> str:
 
 
 def git_commit() -> str:
+    """The checkout's short commit; ``$CIFARSWEEP_COMMIT`` where there is no git (a copied tree)."""
     try:
         out = subprocess.run(
             ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
         )
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get("CIFARSWEEP_COMMIT", "unknown")
 
 
 def setup_line(device: torch.device) -> str:

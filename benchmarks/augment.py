@@ -27,10 +27,11 @@ if __package__ in (None, ""):
 import numpy as np
 import torch
 
-from benchmarks._common import format_table, random_images, resolve_device, setup_line, stopwatch, write_json
+from benchmarks._common import format_table, random_images, setup_line, stopwatch, write_json
 from benchmarks._notebook import notebook_loader, notebook_mixing, random_labels
 from cifarsweep.data.loader import AugmentSettings, train_batches
 from cifarsweep.data.mixing import mix_batch
+from cifarsweep.train.device import resolve_device
 
 MEAN, STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)  # CIFAR-100's
 NUM_CLASSES = 100
@@ -103,7 +104,7 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     parser.add_argument("--images", type=int, default=8192, help="images per pass of cifarsweep's pipeline")
     parser.add_argument("--tv-images", type=int, default=2048, help="images per pass of torchvision's pipeline")
     parser.add_argument("--batch", type=int, default=256, help="batch size of both pipelines")
-    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="DataLoader workers")
+    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="DataLoader workers")
     parser.add_argument("--repeats", type=int, default=5, help="timed passes per row (the fastest is reported)")
     parser.add_argument("--no-mix", action="store_true", help="skip the MixUp/CutMix rows")
     parser.add_argument("--json", help="also write the rows and setup to this file")

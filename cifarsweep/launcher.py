@@ -36,9 +36,8 @@ class WorkerCommand:
     tracking_uri: str
 
     def argv(self, index: int) -> list[str]:
-        argv = [sys.executable, "-m", "cifarsweep", "worker", self.spec_path,
-                "--storage", self.storage_url, "--tracking-uri", self.tracking_uri,
-                "--worker-index", str(index), "--quiet"]
+        # The store URLs travel in the environment, not in argv, where `ps` would show their passwords.
+        argv = [sys.executable, "-m", "cifarsweep", "worker", self.spec_path, "--worker-index", str(index), "--quiet"]
         for override in self.overrides:
             argv += ["--set", override]
         return argv
@@ -49,9 +48,7 @@ def worker_environment(index: int, workers: int, gpus: int, cores: int) -> dict[
     env = dict(os.environ)
     if gpus > 0:
         env["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
-        env["CIFARSWEEP_THREADS"] = str(max(1, cores // workers))
-    else:
-        env["CIFARSWEEP_THREADS"] = str(max(1, cores // workers))
+    env["CIFARSWEEP_THREADS"] = str(max(1, cores // workers))
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -78,6 +75,8 @@ class WorkerPool:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"worker-{index}.log", "ab")
         env = worker_environment(index, self.size, visible_gpus(), os.cpu_count() or 1)
+        env["CIFARSWEEP_STORAGE"] = self.command.storage_url
+        env["MLFLOW_TRACKING_URI"] = self.command.tracking_uri
         self.processes[index] = subprocess.Popen(
             self.command.argv(index), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )

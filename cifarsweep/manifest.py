@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from cifarsweep.tracking.store import mask_password
+
 PACKAGES = ("cifarsweep", "torch", "torchvision", "numpy", "optuna", "mlflow", "pandas", "scikit-learn", "pydantic")
 
 
@@ -53,6 +55,6 @@ def build_manifest(device: str, precision: str, seeds: dict[str, int], extra: di
         "device": device,
         "precision": precision,
         "seeds": seeds,
-        "command": " ".join(sys.argv),
+        "command": mask_password(" ".join(sys.argv)),
         **(extra or {}),
     }

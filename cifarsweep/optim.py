@@ -46,6 +46,11 @@ def build_scheduler(
     if cfg.scheduler == "onecycle":
         # OneCycle has its own warm-up: warmup_epochs sets its rising phase.
         pct_start = warm / total if warm > 0 else ONECYCLE_DEFAULT_PCT_START
+        # Each of OneCycle's two phases needs at least two steps (torch divides by their length - 1).
+        if total >= 4:
+            pct_start = min(max(pct_start, 2.5 / total), 1 - 2.5 / total)
+        else:
+            return lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
         return lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total, pct_start=pct_start)
     main = _main_schedule(cfg, optimizer, steps_per_epoch, total - warm)
     if warm == 0:

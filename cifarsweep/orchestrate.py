@@ -10,6 +10,7 @@ from typing import Optional
 
 from cifarsweep.errors import UserError
 from cifarsweep.reconcile import StaleTrialHandler, reconcile
+from cifarsweep.retry import with_retries
 from cifarsweep.space import describe_space, grid_cells, trial_config
 from cifarsweep.spec import SweepSpec
 from cifarsweep.storage import resolve_storage_url, storage_exists
@@ -38,7 +39,11 @@ class Locations:
 
 def resolve_locations(storage: Optional[str], tracking_uri: Optional[str]) -> Locations:
     """Where the study and the runs live; servers and databases are checked before anything is written."""
+    from cifarsweep.dbcheck import require_own_schema
+
     locations = Locations(resolve_storage_url(storage), resolve_tracking_uri(tracking_uri))
+    require_own_schema(locations.storage_url, "studies", "Optuna storage")
+    require_own_schema(locations.tracking_uri, "experiments", "MLflow tracking store")
     if is_server_uri(locations.tracking_uri) or locations.tracking_uri.startswith(("postgresql", "mysql")):
         check_reachable(locations.tracking_uri)
     return locations
@@ -78,14 +83,26 @@ def run_sweep(
     worker_command=None,
     display: Optional[SweepDisplay] = None,
 ) -> RunSummary:
-    """Create or resume the sweep and run it to the end (Ctrl-C / SIGTERM leave it resumable)."""
+    """Create or resume the sweep and run it to the end (Ctrl-C / SIGTERM leave it resumable).
+
+    ``workers=0`` only creates (or extends) the sweep, for clusters where every
+    training process is a ``cifarsweep worker``.
+    """
     from cifarsweep.launcher import run_pool
 
+    check_data(spec)
     sweep, handler = open_for_run(spec, locations, create=True)
     repairs = reconcile(sweep, handler)
     added = enqueue_missing_cells(sweep)
     parent = ensure_parent_run(sweep)
     client = sweep.mlflow()
+    if workers == 0:
+        # Only prepare: workers elsewhere train, and the one that finishes the sweep closes the parent.
+        if not is_complete(sweep):
+            client.update_run(parent, status="SCHEDULED")
+        else:
+            finalize_parent(sweep, parent, complete=True)
+        return RunSummary(sweep, repairs, added, is_complete(sweep), parent)
     client.update_run(parent, status="RUNNING")
     mark_coordinator(sweep, os.getpid(), running=True)
     display = display or SweepDisplay(spec.name, spec.objective.metric, spec.objective.resolved_direction)
@@ -105,11 +122,39 @@ def run_sweep(
     return RunSummary(sweep, repairs, added, complete, parent)
 
 
-def join_sweep(spec: SweepSpec, locations: Locations, worker_index: int, quiet: bool) -> tuple[Sweep, list]:
-    """``cifarsweep worker``: join an existing sweep and train until nothing is left."""
-    if not storage_exists(locations.storage_url):
-        raise UserError(f"no sweep storage at {locations.storage_url}; start the sweep with `cifarsweep run` first")
-    sweep, handler = open_for_run(spec, locations, create=False, worker_index=worker_index)
+def check_data(spec: SweepSpec) -> None:
+    """Every data set the sweep trains on must be there (or downloadable) before anything is written."""
+    from cifarsweep.data.datasets import check_available
+    from cifarsweep.worker import DATA_FIELDS
+
+    seen = set()
+    for overrides in [{}] + list((spec.sweep.variants or {}).values()):
+        cfg = spec.base.model_copy(update=overrides)
+        key = tuple(getattr(cfg, name) for name in DATA_FIELDS)
+        if key not in seen:
+            seen.add(key)
+            check_available(cfg)
+
+
+def join_sweep(
+    spec: SweepSpec, locations: Locations, worker_index: int, quiet: bool, wait_s: float = 0.0
+) -> tuple[Sweep, list]:
+    """``cifarsweep worker``: join an existing sweep (waiting up to ``wait_s`` for it) and train until nothing is left."""
+    import time
+
+    check_data(spec)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            if not storage_exists(locations.storage_url):
+                raise UserError(f"no sweep storage at {locations.storage_url}; start the sweep with `cifarsweep run` first")
+            sweep, handler = open_for_run(spec, locations, create=False, worker_index=worker_index)
+            break
+        except UserError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(2.0)  # a job array's `run` task may not have created the sweep yet
+    with_retries(lambda: reconcile(sweep, handler), "repair stale trials")
     display = None if quiet else SweepDisplay(spec.name, spec.objective.metric, spec.objective.resolved_direction)
     if display is not None:
         display.start(total_trials(sweep), 0)
@@ -119,15 +164,16 @@ def join_sweep(spec: SweepSpec, locations: Locations, worker_index: int, quiet: 
         if display is not None:
             display.finish()
     if is_complete(sweep) and sweep.parent_run_id:
-        finalize_parent(sweep, sweep.parent_run_id, complete=True, terminate=False)
+        finalize_parent(sweep, sweep.parent_run_id, complete=True)
     return sweep, outcomes
 
 
-def finalize_parent(sweep: Sweep, parent_run_id: str, complete: bool, terminate: bool = True) -> None:
+def finalize_parent(sweep: Sweep, parent_run_id: str, complete: bool) -> None:
     """Best trial's params and value and a summary table on the parent run; close it."""
+    import time
+
     import pandas as pd
     from mlflow.entities import Metric
-    import time
 
     client = sweep.mlflow()
     rows = trial_summary(sweep)
@@ -146,13 +192,9 @@ def finalize_parent(sweep: Sweep, parent_run_id: str, complete: bool, terminate:
         table = pd.DataFrame(rows)
         table.to_csv(Path(folder) / "summary.csv", index=False)
         client.log_artifact(parent_run_id, str(Path(folder) / "summary.csv"))
-    if terminate:
-        status = "FINISHED" if complete else "KILLED"
-        if not complete:
-            client.set_tag(parent_run_id, "cifarsweep.reason", "stopped before every trial finished; run the sweep again to resume")
-        client.set_terminated(parent_run_id, status=status)
-    elif complete:
-        client.set_terminated(parent_run_id, status="FINISHED")
+    if not complete:
+        client.set_tag(parent_run_id, "cifarsweep.reason", "stopped before every trial finished; run the sweep again to resume")
+    client.set_terminated(parent_run_id, status="FINISHED" if complete else "KILLED")
 
 
 def most_recent_sweep(storage) -> str:

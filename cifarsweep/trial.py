@@ -18,7 +18,8 @@ import optuna
 
 from cifarsweep.config import TrainConfig
 from cifarsweep.data import ImageData, load_data
-from cifarsweep.errors import TrainingDiverged
+from cifarsweep.errors import TrainingDiverged, UserError
+from cifarsweep.retry import StoreUnavailable, with_retries
 from cifarsweep.space import Cell, trial_config
 from cifarsweep.study import (
     OUTCOME_DIVERGED,
@@ -40,7 +41,7 @@ from cifarsweep.tracking.recorder import (
 )
 from cifarsweep.train import checkpoint as ckpt
 from cifarsweep.train.loop import train
-from cifarsweep.train.results import EpochReport, Progress
+from cifarsweep.train.results import EPOCH_METRICS, EpochReport, Progress
 
 TAG_RECOVERY = "cifarsweep.recovery"
 
@@ -149,15 +150,22 @@ def _open_run(sweep: Sweep, trial: optuna.Trial, cell: Cell, cfg: TrainConfig, d
     return recorder, False
 
 
-def _report_history(trial: optuna.Trial, checkpoint_dir, metric: str) -> int:
-    """Give a resumed trial the intermediate values of the epochs it already trained; returns the epoch count."""
+def _resume_history(checkpoint_dir) -> list[dict]:
     last = checkpoint_dir / ckpt.LAST
-    if not last.is_file():
-        return 0
-    history = ckpt.load(last).get("history", [])
-    for entry in history:
-        trial.report(float(entry[metric]), step=int(entry["epoch"]))
-    return len(history)
+    return ckpt.load(last).get("history", []) if last.is_file() else []
+
+
+def _backfill_metrics(recorder: RunRecorder, history: list[dict]) -> None:
+    """Log epochs that the checkpoint holds but the run lacks (a kill between saving and logging)."""
+    from mlflow.entities import Metric
+
+    logged = {m.step for m in recorder.client.get_metric_history(recorder.run_id, "epoch_seconds")}
+    missing = [entry for entry in history if int(entry["epoch"]) not in logged]
+    metrics = [
+        Metric(name, float(entry[name]), 0, int(entry["epoch"])) for entry in missing for name in EPOCH_METRICS
+    ]
+    if metrics:
+        recorder.client.log_batch(recorder.run_id, metrics=metrics)
 
 
 def run_trial(
@@ -170,30 +178,53 @@ def run_trial(
 ) -> TrialOutcome:
     """Train the trial's cell and record the outcome in both stores; the sweep goes on after a failure.
 
-    The caller keeps the trial's heartbeat going (see ``worker.Worker``).
+    Store calls ride out a dropped connection (``retry.with_retries``); if a store
+    stays away, ``StoreUnavailable`` propagates, the trial's heartbeat stops, and
+    another worker resumes it from the last checkpoint it could upload. The
+    caller keeps the trial's heartbeat going (see ``worker.Worker``).
     """
     spec = sweep.spec
     metric = spec.objective.metric
-    cell = cell_for(sweep, trial)
-    trial.set_user_attr("worker", process_identity())
+    cell = with_retries(lambda: cell_for(sweep, trial), "claim a trial")
+    with_retries(lambda: trial.set_user_attr("worker", process_identity()), "record the worker")
     cfg = trial_config(spec, cell)
     if device:
         cfg = cfg.model_copy(update={"device": device})
-    data = data_loader(cfg)
-    recorder, resumed = _open_run(sweep, trial, cell, cfg, data)
-    checkpoint_dir = recorder.fetch_checkpoint()
-    resumed_from = _report_history(trial, checkpoint_dir, metric) if metric != "lr" else 0
-    trial.set_user_attr("resumed_from_epoch", resumed_from)
-    if resumed_from:
-        recorder.set_tags({"cifarsweep.resumed_from_epoch": resumed_from})
+    try:
+        data = data_loader(cfg)
+    except UserError:
+        # Missing data is the user's to fix: give the trial back untouched and stop.
+        give_back(sweep, trial, "data not available")
+        raise
+    recorder, resumed = with_retries(lambda: _open_run(sweep, trial, cell, cfg, data), "open the trial's run")
+    checkpoint_dir = with_retries(recorder.fetch_checkpoint, "fetch the checkpoint")
+    history = _resume_history(checkpoint_dir)
+    resumed_from = len(history)
+
+    def record_resume() -> None:
+        for entry in history:
+            trial.report(float(entry[metric]), step=int(entry["epoch"]))
+        trial.set_user_attr("resumed_from_epoch", resumed_from)
+        if resumed_from:
+            recorder.set_tags({"cifarsweep.resumed_from_epoch": resumed_from})
+            _backfill_metrics(recorder, history)
+
+    with_retries(record_resume, "record the resumed epochs")
+
+    def report_epoch(report: EpochReport) -> bool:
+        recorder.on_epoch(report)
+        trial.report(float(report.metrics()[metric]), step=report.epoch)
+        return trial.should_prune()
 
     def epoch_done(report: EpochReport) -> None:
-        recorder.on_epoch(report)
-        if metric in report.metrics():
-            trial.report(float(report.metrics()[metric]), step=report.epoch)
+        if metric not in report.metrics():  # a final-only objective: nothing to report per epoch
+            with_retries(lambda: recorder.on_epoch(report), f"log epoch {report.epoch}")
+            prune = False
+        else:
+            prune = with_retries(lambda: report_epoch(report), f"log epoch {report.epoch}")
         if on_epoch is not None:
             on_epoch(trial, report)
-        if trial.should_prune():
+        if prune:
             raise optuna.TrialPruned(f"pruned at epoch {report.epoch}: {metric} = {report.metrics().get(metric):.4f}")
 
     def outcome(state: str, value: Optional[float], epochs: int) -> TrialOutcome:
@@ -202,33 +233,49 @@ def run_trial(
     try:
         result = train(cfg, checkpoint_dir=checkpoint_dir, on_epoch=epoch_done, progress=progress, data=data)
     except optuna.TrialPruned as exc:
-        recorder.set_tags({TAG_STATE: "PRUNED"})
-        recorder.end("KILLED", str(exc))
-        sweep.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        def pruned() -> None:
+            recorder.set_tags({TAG_STATE: "PRUNED"})
+            recorder.end("KILLED", str(exc))
+            sweep.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+
+        with_retries(pruned, "record the pruned trial")
         return outcome("PRUNED", None, 0)
     except (Interrupted, KeyboardInterrupt):
         recorder.set_tags({TAG_STATE: "INTERRUPTED", TAG_RECOVERY: "resumes when the sweep runs again"})
         recorder.end("KILLED", "interrupted; the trial resumes from its checkpoint when the sweep runs again")
-        fail_trial(sweep, trial._trial_id, OUTCOME_INTERRUPTED, "interrupted")
-        enqueue_retry(sweep, sweep.storage.get_trial(trial._trial_id), count_attempt=False)
+        give_back(sweep, trial, "interrupted")
         raise
+    except StoreUnavailable:
+        raise  # nothing can be recorded; the heartbeat stops and the trial is retried elsewhere
     except TrainingDiverged as exc:
         return _failed(sweep, trial, recorder, OUTCOME_DIVERGED, str(exc), outcome)
     except Exception as exc:  # out of memory, bad data, a bug: this trial fails, the sweep goes on
         return _failed(sweep, trial, recorder, OUTCOME_ERROR, f"{type(exc).__name__}: {exc}", outcome)
 
-    final = result.final_metrics()
-    value = objective_value(metric, result.history[-1] if result.history else None, final)
-    recorder.log_result(result, cfg, keep_last=True)
-    recorder.set_tags({TAG_STATE: "COMPLETE"})
-    sweep.study.tell(trial, value)
-    recorder.end("FINISHED")
+    value = objective_value(metric, result.history[-1] if result.history else None, result.final_metrics())
+
+    def completed() -> None:
+        recorder.log_result(result, cfg, keep_last=True)
+        recorder.set_tags({TAG_STATE: "COMPLETE"})
+        sweep.study.tell(trial, value)
+        recorder.end("FINISHED")
+
+    with_retries(completed, "record the result")
     (checkpoint_dir / ckpt.LAST).unlink(missing_ok=True)
     return outcome("COMPLETE", value, result.epochs_trained)
 
 
+def give_back(sweep: Sweep, trial: optuna.Trial, reason: str) -> None:
+    """Mark the trial as interrupted and queue it again (not counted as a retry)."""
+    fail_trial(sweep, trial._trial_id, OUTCOME_INTERRUPTED, reason)
+    enqueue_retry(sweep, sweep.storage.get_trial(trial._trial_id), count_attempt=False)
+
+
 def _failed(sweep: Sweep, trial, recorder: RunRecorder, kind: str, reason: str, outcome) -> TrialOutcome:
-    recorder.set_tags({TAG_STATE: "FAIL"})
-    recorder.end("FAILED", reason)
-    fail_trial(sweep, trial._trial_id, kind, reason)
+    def record() -> None:
+        recorder.set_tags({TAG_STATE: "FAIL"})
+        recorder.end("FAILED", reason)
+        fail_trial(sweep, trial._trial_id, kind, reason)
+
+    with_retries(record, "record the failed trial")
     return outcome("FAIL", None, 0)

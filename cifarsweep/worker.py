@@ -17,6 +17,7 @@ from typing import Callable, Optional
 from cifarsweep.config import TrainConfig
 from cifarsweep.data import ImageData, load_data
 from cifarsweep.reconcile import StaleTrialHandler, reconcile
+from cifarsweep.retry import with_retries
 from cifarsweep.study import Sweep, claim_trial, remaining
 from cifarsweep.trial import Heartbeat, Interrupted, TrialOutcome, run_trial
 
@@ -86,10 +87,10 @@ class Worker:
         limit_cpu_threads()
         with terminate_as_interrupt():
             while self.max_trials is None or len(self.outcomes) < self.max_trials:
-                reconcile(self.sweep, self.handler, check_runs=False)
-                trial = claim_trial(self.sweep)
+                with_retries(lambda: reconcile(self.sweep, self.handler, check_runs=False), "look for lost trials")
+                trial = with_retries(lambda: claim_trial(self.sweep), "claim a trial")
                 if trial is None:
-                    waiting, running = remaining(self.sweep)
+                    waiting, running = with_retries(lambda: remaining(self.sweep), "count remaining trials")
                     if waiting == 0 and running == 0:
                         break
                     time.sleep(IDLE_POLL_SECONDS)  # others are still training; their trials may come back

@@ -6,8 +6,10 @@ the first test that needs one pays that once and later tests copy the file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -37,6 +39,11 @@ def mlflow_template(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("mlflow-template")
     db = folder / "mlflow.db"
     MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
+    # Once cifarsweep's store has run in this process (sqlite_concurrency), new SQLite files are in
+    # WAL mode and the last migrations may still sit in mlflow.db-wal: fold them into the file that
+    # the tests copy.
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return db
 
 

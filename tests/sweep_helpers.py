@@ -9,16 +9,7 @@ import optuna
 import yaml
 from mlflow.tracking import MlflowClient
 
-TINY_BASE = {
-    "dataset": "synthetic",
-    "train_subset": 200,
-    "val_subset": 100,
-    "model": "resnet18",
-    "width": 8,
-    "epochs": 2,
-    "batch_size": 50,
-    "device": "cpu",
-}
+from conftest import TINY as TINY_BASE
 
 
 def write_spec(folder: Path, name: str = "tiny", base: dict | None = None, sweep: dict | None = None, **sections) -> Path:

@@ -132,3 +132,57 @@ def test_epoch_batches_are_a_permutation_and_reproducible():
     assert torch.equal(first, epoch(0)) and not torch.equal(first, epoch(1))
     for x, y in train_batches(images, labels, 32, settings, (0, 0, 0), (1, 1, 1), torch.Generator().manual_seed(0)):
         assert torch.allclose(x[:, 0, 0, 0] * 255, y.float())  # images stay with their labels
+
+
+def test_chunk_pipeline_equals_torchvision_chain_per_image():
+    # The trainer's augment() runs crop, flip, jitter and normalise group by group; the same drawn
+    # parameters, applied image by image with torchvision's functional ops, give the same images.
+    from cifarsweep.data.augment import crop_offsets, flip_draws
+    from cifarsweep.data.loader import augment
+
+    images = torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(5))
+    settings = AugmentSettings(jitter=JitterStrength(0.4, 0.4, 0.4, 0.1))
+    mean, std = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
+    out = augment(images, settings, mean, std, torch.Generator().manual_seed(9))
+
+    draws = torch.Generator().manual_seed(9)  # the same draws, in augment()'s order
+    offsets = crop_offsets(40, 4, images.device, draws)
+    flips = flip_draws(40, images.device, draws)
+    factors, order = sample_jitter(40, settings.jitter, images.device, draws)
+    functional = {BRIGHTNESS: TF.adjust_brightness, CONTRAST: TF.adjust_contrast, SATURATION: TF.adjust_saturation,
+                  HUE: TF.adjust_hue}
+    for i in range(40):
+        top, left = offsets[i].tolist()
+        image = TF.crop(TF.pad(images[i], [4]), top, left, 32, 32)
+        image = (TF.hflip(image) if flips[i] else image).float() / 255
+        for op in order[i].tolist():
+            image = functional[op](image, float(factors[i, op]))
+        torch.testing.assert_close(out[i], TF.normalize(image, mean, std), atol=3e-4, rtol=0)
+
+
+@pytest.mark.parametrize("op", [BRIGHTNESS, CONTRAST, SATURATION, HUE])
+def test_jitter_ops_match_torchvision_where_channels_tie(op):
+    # Decoded bytes tie often (two channels at the maximum, grey pixels, zeros, ones); four
+    # levels per channel make ties the rule, where hue's "which channel is the maximum" matters.
+    generator = torch.Generator().manual_seed(7)
+    images = torch.randint(0, 4, (32, 3, 8, 8), generator=generator).float() / 3
+    factors = torch.rand(32, generator=generator) * 0.4 + 0.8
+    if op == HUE:
+        factors = factors - 1.0
+    ours = {BRIGHTNESS: adjust_brightness, CONTRAST: adjust_contrast, SATURATION: adjust_saturation, HUE: adjust_hue}
+    theirs = {BRIGHTNESS: TF.adjust_brightness, CONTRAST: TF.adjust_contrast, SATURATION: TF.adjust_saturation,
+              HUE: TF.adjust_hue}
+    expected = torch.stack([theirs[op](image, float(factor)) for image, factor in zip(images, factors)])
+    torch.testing.assert_close(ours[op](images, factors), expected, atol=2e-5, rtol=0)
+
+
+def test_ops_switched_off_are_skipped_and_the_rest_keep_their_order(images):
+    strength = JitterStrength(0.4, 0.0, 0.4, 0.1)  # contrast off: three ops, six orders
+    factors, order = sample_jitter(images.shape[0], strength, images.device, torch.Generator().manual_seed(4))
+    out = apply_jitter(images, factors, order, strength.active_ops())
+    functional = {BRIGHTNESS: TF.adjust_brightness, SATURATION: TF.adjust_saturation, HUE: TF.adjust_hue}
+    for i, image in enumerate(images):
+        expected = image
+        for op in [op for op in order[i].tolist() if op != CONTRAST]:
+            expected = functional[op](expected, float(factors[i, op]))
+        torch.testing.assert_close(out[i], expected, atol=5e-5, rtol=0)

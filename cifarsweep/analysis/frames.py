@@ -384,7 +384,7 @@ def parallel_table(
             coords = np.log10(numeric) if axis in log_params else numeric
             span = coords.max() - coords.min()
             position = (coords - coords.min()) / span if span > 0 else coords * 0 + 0.5
-            shown = raw.map(format_value)
+            shown = raw.map(lambda v: format_value(v, 3))
         else:
             cats = labels(raw)
             codes = pd.Series(cats.codes, index=raw.index).astype(float)
@@ -413,6 +413,9 @@ def trials_table(trials: pd.DataFrame, objective: str, direction: str, swept: Se
         scale, unit = metric_unit(m)
         table[M + m] = (table[M + m] * scale).round(decimals(m) + 1)
     table = table.drop(columns="_done")
+    table = table.drop(columns=[c for c in ("variant", "reason") if c in table and table[c].isna().all()])
+    if "duration_s" in table:
+        table["duration_s"] = table["duration_s"].round(1)
     for c in table.columns:
         if c.startswith(P):
             table[c] = table[c].map(format_value)

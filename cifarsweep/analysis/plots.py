@@ -7,6 +7,7 @@ is given (the CSV written beside it), so tests compare the drawn artists with it
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Optional, Sequence
 
 import numpy as np
@@ -49,6 +50,13 @@ def _grid_shape(count: int, columns: int = 3) -> tuple[int, int]:
     return ncols, math.ceil(count / ncols)
 
 
+def _title(figure, title: str) -> None:
+    """The figure's title, wrapped to the figure's width (narrow heatmaps have long titles)."""
+    if title:
+        chars = max(30, int(figure.get_figwidth() * 9))
+        figure.suptitle(textwrap.fill(title, chars))
+
+
 # -- heatmaps ----------------------------------------------------------------------------------
 def heatmap(table: pd.DataFrame, x: str, y: str, facet: Optional[str] = None, title: str = ""):
     """Mean of the metric per cell, annotated 'mean ± half-width'; blank cells hatched and marked.
@@ -76,8 +84,7 @@ def heatmap(table: pd.DataFrame, x: str, y: str, facet: Optional[str] = None, ti
         sns.heatmap(
             grid, ax=ax, mask=grid.isna(), cmap=_cmap(metric), vmin=vmin, vmax=vmax,
             annot=text.to_numpy() if annotate else False, fmt="", linewidths=0.5, linecolor="white",
-            cbar=index == len(panels) - 1, cbar_kws={"label": metric_label(metric)},
-            annot_kws={"fontsize": 9 if len(xs) <= 6 else 7},
+            cbar=False, annot_kws={"fontsize": 9 if len(xs) <= 6 else 7},
         )
         for row, col in zip(*np.where(grid.isna().to_numpy())):
             ax.add_patch(Rectangle((col, row), 1, 1, fill=False, hatch="///", edgecolor="0.65", linewidth=0))
@@ -86,11 +93,16 @@ def heatmap(table: pd.DataFrame, x: str, y: str, facet: Optional[str] = None, ti
         ax.set_xlabel(x)
         ax.set_ylabel(y)
         ax.set_yticklabels(ys, rotation=0)
+        long_labels = max(len(label) for label in xs) > 6
+        ax.set_xticklabels(xs, rotation=30 if long_labels else 0, ha="right" if long_labels else "center")
         if facet is not None:
             ax.set_title(f"{facet} = {level}")
     for index in range(len(panels), ncols * nrows):
         axes[index // ncols][index % ncols].set_visible(False)
-    figure.suptitle(title)
+    drawn = [ax for row in axes for ax in row][: len(panels)]
+    # One colour bar for every panel (they share vmin and vmax), so the panels keep one size.
+    figure.colorbar(drawn[0].collections[0], ax=drawn, label=metric_label(metric), shrink=0.9 if nrows > 1 else 1.0)
+    _title(figure, title)
     return figure
 
 
@@ -131,7 +143,7 @@ def curves(table: pd.DataFrame, param: str, x: str = "epoch", lr_table: Optional
     axes[0][0].legend(title=param, fontsize=8)
     if panels > len(metrics):
         _lr_panel(axes[0][-1], lr_table, param, colours)
-    figure.suptitle(title)
+    _title(figure, title)
     return figure
 
 
@@ -156,18 +168,15 @@ def ablation(table: pd.DataFrame, title: str = ""):
         part = table[table["measure"] == measure]
         colours = ["#4C72B0" if ref else "#A0A0A0" for ref in part["reference"]]
         positions = np.arange(len(part))
-        ax.bar(positions, part["mean"], yerr=part["half_width"].fillna(0), color=colours, capsize=4, edgecolor="black", linewidth=0.5)
+        bars = ax.bar(positions, part["mean"], yerr=part["half_width"].fillna(0), color=colours, capsize=4, edgecolor="black", linewidth=0.5)
+        ax.bar_label(bars, labels=[f"{m:.1f}" for m in part["mean"]], label_type="center", fontsize=8, color="white")
         reference = part[part["reference"]]
         if not reference.empty:
             ax.axhline(float(reference["mean"].iloc[0]), color="#4C72B0", linestyle="--", linewidth=1)
         ax.set_xticks(positions, part["variant"], rotation=30, ha="right")
         ax.set_ylabel(metric_label(measure))
         ax.set_title(metric_label(measure).split(" (")[0])
-        spread = (part["mean"] - part["half_width"].fillna(0)).min(), (part["mean"] + part["half_width"].fillna(0)).max()
-        if measure != "gen_gap" and np.isfinite(spread).all():
-            margin = max(1.0, 0.15 * (spread[1] - spread[0]))
-            ax.set_ylim(max(0.0, spread[0] - margin), spread[1] + margin)
-    figure.suptitle(title)
+    _title(figure, title)
     return figure
 
 
@@ -179,7 +188,7 @@ def importances(table: pd.DataFrame, title: str = ""):
     ax = axes[0][0]
     ax.barh(table["param"], table["importance"], color="#4C72B0")
     ax.set(xlabel="importance (share of the objective's variance)", ylabel="parameter", xlim=(0, 1))
-    figure.suptitle(title)
+    _title(figure, title)
     return figure
 
 
@@ -203,12 +212,12 @@ def parallel_coordinates(table: pd.DataFrame, objective: str, direction: str, ti
         ticks = shown if len(shown) <= 8 else shown.iloc[[0, -1]]
         for _, tick in ticks.iterrows():
             ax.text(position + 0.03, tick["position"], tick["value"], fontsize=7, va="center", gid="tick")
-    ax.set_xticks(positions, [metric_label(n) if n == objective else n for n in axes_names], rotation=15)
+    ax.set_xticks(positions, [metric_label(n) if n == objective else n for n in axes_names], fontsize=9)
     ax.set_yticks([])
     ax.set_ylim(-0.05, 1.05)
     ax.grid(False)
     figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=metric_label(objective))
-    figure.suptitle(title)
+    _title(figure, title)
     return figure
 
 
@@ -220,5 +229,5 @@ def best_so_far(table: pd.DataFrame, objective: str, title: str = ""):
     ax.plot(table["trial"], table["best"], drawstyle="steps-post", color="#C44E52", label="best so far", zorder=3)
     ax.set(xlabel="trial number", ylabel=metric_label(objective))
     ax.legend()
-    figure.suptitle(title)
+    _title(figure, title)
     return figure

@@ -105,7 +105,6 @@ class Plan:
     direction: str
     swept: list[str]
     figures: list[Figure]
-    notes: list[str] = field(default_factory=list)
 
 
 def _check_param(data: SweepFrames, option: str, name: str) -> None:
@@ -154,11 +153,14 @@ def _plan(data: SweepFrames, options: ReportOptions) -> Plan:
     heatmap = options.heatmap
     facet = options.facet
     if not options.selects_plots:
-        if len(swept) >= 2:
-            heatmap = (swept[0], swept[1])
-            facet = facet or (swept[2] if len(swept) >= 3 else None)
+        # A heatmap fits a grid; the few scattered points of a search show better in parallel coordinates.
+        axes = [p for p in swept if p != facet]
+        if len(axes) >= 2 and not data.sweep.is_optuna_search:
+            heatmap = (axes[0], axes[1])
+            facet = facet or (axes[2] if len(axes) >= 3 else None)
         elif facet:
-            raise UserError(f"--facet needs --heatmap X Y (sweep {data.sweep.name!r} sweeps {', '.join(swept) or 'no parameter'})")
+            raise UserError(f"--facet needs --heatmap X Y here (sweep {data.sweep.name!r}: {data.sweep.sampler}, "
+                            f"swept {', '.join(swept) or 'nothing'})")
     if heatmap:
         plan.figures.append(_heatmap_figure(data, plan, heatmap, facet, options.agg))
     curve_params = list(options.curves) if options.selects_plots else swept
@@ -174,12 +176,14 @@ def _plan(data: SweepFrames, options: ReportOptions) -> Plan:
     return plan
 
 
-def _agg_words(agg: str, others: list[str]) -> str:
+def _agg_words(agg: str, others: list[str], curves: bool = False) -> str:
     if not others:
         return ""
     names = ", ".join(others)
     if agg == "max":
         return f" Other swept parameters ({names}): the best cell is shown (best_of in the CSV names it)."
+    if curves:
+        return f" Other swept parameters ({names}) are pooled: each line averages every run with its value."
     return (f" Other swept parameters ({names}) are averaged: the mean of the cells' means; the interval "
             "pools the spread over seeds within the cells.")
 
@@ -226,8 +230,8 @@ def _curves_figure(data: SweepFrames, plan: Plan, param: str, options: ReportOpt
     names = [frames.metric_label(m).split(" (")[0] for m in metrics]
     title = f"{data.sweep.name}: {' and '.join(names)} per {axis}, by {param}"
     others = [p for p in plan.swept if p != param]
-    caption = (f"Finished runs only. Lines: the mean per value of {param}; bands: 95% confidence interval over the "
-               f"runs (seeds) at each epoch.{_agg_words(options.agg, others)}")
+    caption = (f"Finished runs only. Lines: the mean per value of {param}; bands: 95% confidence interval of that mean "
+               f"over its runs at each epoch.{_agg_words(options.agg, others, curves=True)}")
     if lr_table is not None:
         caption += (" Right: the learning rate at each batch step (x in epochs) of the best run's config for each "
                     "value, as optim.lr_schedule steps it.")
@@ -245,7 +249,8 @@ def _ablation_figure(data: SweepFrames, plan: Plan) -> Figure:
     table = frames.ablation_table(data.trials, metric)
     reference = table.loc[table["reference"], "variant"]
     ref = str(reference.iloc[0]) if len(reference) else "?"
-    title = f"{data.sweep.name}: ablation against the full recipe ({ref})"
+    label = frames.metric_label(metric).split(" (")[0]
+    title = f"{data.sweep.name}: {label} and generalisation gap per variant, against the full recipe ({ref})"
     caption = (f"Final {frames.metric_label(metric)} and the generalisation gap (clean training accuracy minus "
                f"validation accuracy, percentage points) per variant; error bars: 95% confidence interval over seeds; "
                f"dashed: the {ref} recipe. delta in the CSV is the difference to it.")

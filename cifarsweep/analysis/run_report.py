@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from cifarsweep.analysis import html
+from cifarsweep.analysis.report import DPI, REPORTS_DIR, slug
 from cifarsweep.tracking.query import RunFrames, load_run
 from cifarsweep.tracking.store import local_artifact_dir
+from cifarsweep.train.results import EPOCH_METRICS
 
 ARTIFACTS = ("confusion_matrix.csv", "classification_report.txt", "classification_report.json")
-DPI = 110
 
 
 def history_frame(run: RunFrames) -> pd.DataFrame:
@@ -28,9 +29,7 @@ def history_frame(run: RunFrames) -> pd.DataFrame:
     metrics = run.metrics
     if metrics.empty:
         return pd.DataFrame(columns=["epoch"])
-    per_epoch = metrics.groupby("metric", observed=True)["step"].nunique()
-    names = [str(m) for m, count in per_epoch.items() if count > 1 or m in ("val_acc", "val_loss", "train_loss", "train_acc")]
-    part = metrics[metrics["metric"].astype(str).isin(names)]
+    part = metrics[metrics["metric"].astype(str).isin(EPOCH_METRICS)]
     wide = part.pivot_table(index="step", columns="metric", values="value", observed=True, aggfunc="last")
     wide.columns = [str(c) for c in wide.columns]
     return wide.rename_axis("epoch").reset_index()
@@ -47,9 +46,10 @@ def _fetch_artifacts(run: RunFrames, folder: Path, tracking_uri: Optional[str]) 
                 found[name] = folder / name
             continue
         try:
+            from cifarsweep.tracking.readers import quiet_downloads
             from cifarsweep.tracking.store import client
 
-            with tempfile.TemporaryDirectory() as tmp:
+            with tempfile.TemporaryDirectory() as tmp, quiet_downloads():
                 path = Path(client(tracking_uri).download_artifacts(str(run.run["run_id"]), name, tmp))
                 shutil.copy(path, folder / name)
                 found[name] = folder / name
@@ -60,7 +60,6 @@ def _fetch_artifacts(run: RunFrames, folder: Path, tracking_uri: Optional[str]) 
 
 def write_run_report(run_id: str, out: Optional[Path] = None, tracking_uri: Optional[str] = None) -> Path:
     """Write ``out`` (default ``reports/<experiment>/<run name>/``) for one run; returns the folder."""
-    from cifarsweep.analysis.report import REPORTS_DIR, slug
     from cifarsweep.analysis.run_figures import confusion_matrix_figure, learning_curves, most_confused
     from cifarsweep.analysis.style import close
 

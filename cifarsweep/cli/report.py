@@ -32,7 +32,8 @@ def report(
     facet: Annotated[Optional[str], typer.Option("--facet", help="One heatmap per value of this parameter.")] = None,
     agg: Annotated[Agg, typer.Option("--agg", help="How other swept parameters are folded: mean of the cells or the best cell.")] = Agg.mean,
     curves: Annotated[
-        Optional[list[str]], typer.Option("--curves", help="Validation curves, one line per value of PARAM (repeatable).")
+        Optional[list[str]],
+        typer.Option("--curves", metavar="PARAM", help="Validation curves, one line per value of PARAM (repeatable)."),
     ] = None,
     x: Annotated[XAxis, typer.Option("--x", help="Curves against epochs or wall-clock time.")] = XAxis.epoch,
     ablation: Annotated[bool, typer.Option("--ablation", help="Each variant against the full recipe: accuracy and generalisation gap.")] = False,

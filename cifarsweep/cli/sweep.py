@@ -23,7 +23,7 @@ SpecArgument = Annotated[Path, typer.Argument(help="The sweep spec (YAML).")]
 @handle_errors
 def run(
     spec_path: SpecArgument,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Trials at once on this machine (GPUs round-robin).")] = 1,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=0, help="Trials at once on this machine (GPUs round-robin); 0 only creates the sweep for `cifarsweep worker`s.")] = 1,
     trials_per_gpu: Annotated[
         Optional[int], typer.Option("--trials-per-gpu", min=1, help="Workers per visible GPU (sets --workers).")
     ] = None,
@@ -101,6 +101,7 @@ def worker(
     set_: SetOption = None,
     worker_index: Annotated[int, typer.Option("--worker-index", hidden=True)] = -1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for the sweep to be created by `run`.")] = 0.0,
 ) -> None:
     """Join an existing sweep from another process or machine and pull trials until none remain."""
     from cifarsweep.console import console
@@ -110,46 +111,43 @@ def worker(
     spec = load_spec(spec_path, set_ or [])
     locations = resolve_locations(storage, tracking_uri)
     index = worker_index if worker_index >= 0 else os.getpid()
-    sweep, outcomes = join_sweep(spec, locations, index, quiet)
+    sweep, outcomes = join_sweep(spec, locations, index, quiet, wait)
     console.print(f"worker done: {len(outcomes)} trials of sweep {sweep.name}")
+
+
+SweepArgument = Annotated[Optional[str], typer.Argument(metavar="SWEEP", help="Sweep name (default: the most recent).")]
+
+
+def _open_and_repair(sweep_name: Optional[str], storage: Optional[str], tracking_uri: Optional[str]):
+    """Open an existing sweep and repair what crashes left behind; returns (sweep, changes)."""
+    from cifarsweep.orchestrate import open_existing, resolve_locations
+    from cifarsweep.reconcile import reconcile
+
+    sweep, handler = open_existing(sweep_name, resolve_locations(storage, tracking_uri))
+    return sweep, reconcile(sweep, handler)
 
 
 @app.command()
 @handle_errors
-def status(
-    sweep_name: Annotated[Optional[str], typer.Argument(metavar="SWEEP", help="Sweep name (default: the most recent).")] = None,
-    storage: StorageOption = None,
-    tracking_uri: TrackingOption = None,
-) -> None:
+def status(sweep_name: SweepArgument = None, storage: StorageOption = None, tracking_uri: TrackingOption = None) -> None:
     """A table of the sweep's trials: state, params, objective, epochs done, MLflow run id."""
     from cifarsweep.cli.tables import trials_table
     from cifarsweep.console import console
-    from cifarsweep.orchestrate import open_existing, resolve_locations
-    from cifarsweep.reconcile import reconcile
     from cifarsweep.study import trial_summary
 
-    locations = resolve_locations(storage, tracking_uri)
-    sweep, handler = open_existing(sweep_name, locations)
-    for line in reconcile(sweep, handler):
+    sweep, changes = _open_and_repair(sweep_name, storage, tracking_uri)
+    for line in changes:
         console.print(f"repaired: {line}")
     console.print(trials_table(sweep, trial_summary(sweep)))
 
 
 @app.command("reconcile")
 @handle_errors
-def reconcile_command(
-    sweep_name: Annotated[Optional[str], typer.Argument(metavar="SWEEP", help="Sweep name (default: the most recent).")] = None,
-    storage: StorageOption = None,
-    tracking_uri: TrackingOption = None,
-) -> None:
+def reconcile_command(sweep_name: SweepArgument = None, storage: StorageOption = None, tracking_uri: TrackingOption = None) -> None:
     """Repair what a crash left behind: stale RUNNING trials and runs, runs without trials, trials without runs."""
     from cifarsweep.console import console
-    from cifarsweep.orchestrate import open_existing, resolve_locations
-    from cifarsweep.reconcile import reconcile
 
-    locations = resolve_locations(storage, tracking_uri)
-    sweep, handler = open_existing(sweep_name, locations)
-    changes = reconcile(sweep, handler)
+    sweep, changes = _open_and_repair(sweep_name, storage, tracking_uri)
     for line in changes:
         console.print(line)
     console.print(f"sweep {sweep.name}: {len(changes)} repairs" if changes else f"sweep {sweep.name}: nothing to repair")

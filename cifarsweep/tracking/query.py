@@ -220,8 +220,8 @@ def load_sweep(
     uri = resolve_tracking_uri(tracking_uri)
     reader = open_reader(uri)
     try:
-        runs, tags = reader.sweep_parents()
-        sweeps = _sweep_table(runs, tags)
+        parents, parent_tags = reader.sweep_parents()
+        sweeps = _sweep_table(parents, parent_tags)
         if sweeps.empty:
             raise UserError(f"no sweeps in {mask_password(uri)} (run `cifarsweep run SPEC.yaml` first)")
         if name is None:
@@ -230,12 +230,13 @@ def load_sweep(
         if match.empty:
             raise UserError(f"no sweep named {name!r} in {mask_password(uri)} (sweeps: {', '.join(sweeps['name'])})")
         row = match.iloc[0]
-        parent_tags = tags[tags["run_id"] == row["parent_run_id"]]
-        parent_params = reader.params_of([row["parent_run_id"]])
-        parent_tags = dict(zip(parent_tags["key"], parent_tags["value"]))
-        spec = _parse_spec(parent_tags.get(TAG_SPEC) or reader.artifact_text(row["parent_run_id"], row["artifact_uri"], SPEC_ARTIFACT))
-        sweep = _sweep_from(row, parent_tags, dict(zip(parent_params["key"], parent_params["value"])), spec)
-        trials = _trial_frame(*reader.experiment_runs(sweep.experiment_id), sweep)
+        own = parent_tags[parent_tags["run_id"] == row["parent_run_id"]]
+        own = dict(zip(own["key"], own["value"]))
+        params = reader.params_of([row["parent_run_id"]])
+        spec = _parse_spec(own.get(TAG_SPEC) or reader.artifact_text(row["parent_run_id"], row["artifact_uri"], SPEC_ARTIFACT))
+        sweep = _sweep_from(row, own, dict(zip(params["key"], params["value"])), spec)
+        runs, tags, params, latest = reader.experiment_runs(sweep.experiment_id)
+        trials = _trial_frame(runs, tags, params, latest, _trial_ids(tags, sweep.parent_run_id))
         keys = None if metrics is None else sorted(set(metrics) | {sweep.objective})
         history = reader.metric_history(None, keys, sweep.experiment_id) if not trials.empty else _empty_history()
     finally:
@@ -267,16 +268,21 @@ def tidy_history(raw: pd.DataFrame, run_ids: Optional[set] = None) -> pd.DataFra
     }).reset_index(drop=True)
 
 
-def _trial_frame(runs, tags, params, latest, sweep: Sweep) -> pd.DataFrame:
-    """One row per trial run: ids, tags, typed ``params.*``, final ``metrics.*``, times."""
+def _trial_ids(tags: pd.DataFrame, parent_run_id: str) -> set:
+    """Runs tagged as trials, or as children of the sweep's parent run."""
+    wide = _wide(tags)
+    kinds = wide.get(TAG_KIND, pd.Series(dtype=object))
+    ids = set(kinds[kinds == "trial"].index)
+    if TAG_PARENT in wide:
+        ids |= set(wide.index[wide[TAG_PARENT] == parent_run_id])
+    return ids - {parent_run_id}
+
+
+def _trial_frame(runs, tags, params, latest, run_ids: set) -> pd.DataFrame:
+    """One row per run of ``run_ids``: ids, tags, typed ``params.*``, final ``metrics.*``, times."""
     runs = _times(runs)
     tag_wide = _wide(tags)
-    kinds = tag_wide.get(TAG_KIND, pd.Series(dtype=object))
-    trial_ids = set(kinds[kinds == "trial"].index)
-    if TAG_PARENT in tag_wide:
-        trial_ids |= set(tag_wide.index[tag_wide[TAG_PARENT] == sweep.parent_run_id])
-    trial_ids.discard(sweep.parent_run_id)
-    runs = runs[runs["run_id"].isin(trial_ids)].set_index("run_id")
+    runs = runs[runs["run_id"].isin(run_ids)].set_index("run_id")
     if runs.empty:
         return pd.DataFrame(columns=["run_id", "run_name", "trial", "cell", "variant", "state", "status"])
     tag_wide = tag_wide.reindex(runs.index)
@@ -322,9 +328,6 @@ def load_run(run_id: str, tracking_uri: Optional[str] = None) -> RunFrames:
         history = reader.metric_history([run_id], None)
     finally:
         reader.close()
-    dummy = Sweep("", "", "", "val_acc", "maximize", "", [], {}, {}, "", pd.NaT)
-    tags = pd.concat([tags, pd.DataFrame([(run_id, TAG_KIND, "trial")], columns=["run_id", "key", "value"])])
-    tags = tags.drop_duplicates(["run_id", "key"], keep="first")
-    row = _trial_frame(runs, tags, params, latest, dummy).iloc[0]
+    row = _trial_frame(runs, tags, params, latest, {run_id}).iloc[0]
     param_map = {k: parse_param(k, v) for k, v in zip(params["key"], params["value"])}
     return RunFrames(row, tidy_history(history), experiment, param_map)

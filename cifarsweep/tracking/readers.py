@@ -20,8 +20,10 @@ trip) per run and metric, which takes minutes on large stores; instead:
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Optional
 from urllib.parse import urlparse
@@ -175,6 +177,21 @@ def _nan_where_flagged(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns="is_nan")
 
 
+@contextmanager
+def quiet_downloads():
+    """No MLflow download progress bars on stderr (a report fetches a few small files)."""
+    name = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    saved = os.environ.get(name)
+    os.environ[name] = "false"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
+
+
 class _RestReader:
     """``search_runs`` pages plus the server's bulk metric-history endpoint."""
 
@@ -199,7 +216,7 @@ class _RestReader:
         import tempfile
 
         try:
-            with tempfile.TemporaryDirectory() as folder:
+            with tempfile.TemporaryDirectory() as folder, quiet_downloads():
                 return Path(self.client.download_artifacts(run_id, path, folder)).read_text(encoding="utf-8")
         except Exception:  # not logged, or the artifact store is not reachable from here
             return None

@@ -127,12 +127,48 @@ def local_artifact_dir(artifact_uri: str) -> Path | None:
     return None
 
 
-def check_reachable(uri: str) -> None:
-    """Fail fast with a one-line ``UserError`` (password masked) when the store cannot be reached."""
+def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
+    """Fail fast with a one-line ``UserError`` (password masked) when the store cannot be reached.
+
+    MLflow's client retries an unreachable server for minutes; a wrong URL at
+    start-up should say so at once, so the first request goes without retries.
+    """
     from mlflow.tracking import MlflowClient
 
+    if is_server_uri(uri):
+        _check_http(uri, timeout_s)
+    saved = {key: os.environ.get(key) for key in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(timeout_s * 2))
     try:
         MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(f"tracking store {mask_password(uri)} is not reachable: {mask_password(reason)[:300]}") from None
+        raise UserError(f"tracking store {mask_password(uri)} is not reachable: {_first_line(exc)}") from None
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return mask_password(text)[:300]
+
+
+def _check_http(uri: str, timeout_s: float) -> None:
+    import urllib.error
+    import urllib.request
+
+    parsed = urlparse(uri)
+    netloc = parsed.hostname + (f":{parsed.port}" if parsed.port else "")
+    health = parsed._replace(netloc=netloc, path=parsed.path.rstrip("/") + "/health").geturl()
+    try:
+        with urllib.request.urlopen(health, timeout=timeout_s):
+            return
+    except urllib.error.HTTPError:
+        return  # it answered: the server is up (auth or routing is checked by the next request)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise UserError(f"tracking server {mask_password(uri)} is not reachable: {mask_password(str(reason))}") from None

@@ -3,13 +3,20 @@
 ``last.pt`` holds the whole training state (model, optimiser, scheduler, scaler,
 epoch, history, RNG states) so a training continues exactly where it stopped;
 ``init.pt``, ``best.pt`` and ``final.pt`` hold model state dicts only.
+
+``CheckpointWriter`` writes the per-epoch files on a background thread: the
+training waits only for a copy of the state (host memory; for a GPU, one
+device-to-host copy), not for serialisation and the disk. At ResNet-34 size
+``last.pt`` is 244 MiB and took 0.3 to 0.6 s to write on the development VM,
+against the 2.5 s epoch of a 20,000 images/s GPU (``benchmarks/logging_overhead.py``).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:
     import torch
@@ -43,3 +50,90 @@ def load(path: Path, map_location: "str | torch.device" = "cpu") -> Any:
 def cpu_state_dict(module: "torch.nn.Module") -> "dict[str, torch.Tensor]":
     """A copy of the module's state on the CPU (so later training steps cannot change it)."""
     return {key: value.detach().to("cpu", copy=True) for key, value in module.state_dict().items()}
+
+
+def _snapshot(obj: Any) -> tuple[Any, Callable[[], None]]:
+    """A copy of ``obj`` whose tensors are on the CPU and share nothing with the originals, and a
+    function that waits until the copies have landed (GPU tensors are copied without blocking)."""
+    import torch
+
+    cuda_devices: set = set()
+
+    def copy(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            value = value.detach()
+            if value.device.type == "cuda":
+                cuda_devices.add(value.device)
+                return value.to("cpu", non_blocking=True)  # into pinned memory, behind the queued kernels
+            return value.to("cpu", copy=True)
+        if isinstance(value, dict):
+            return {key: copy(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(copy(item) for item in value)
+        return value
+
+    copied = copy(obj)
+    events = []
+    for device in cuda_devices:
+        event = torch.cuda.Event()
+        event.record(torch.cuda.current_stream(device))
+        events.append(event)
+    return copied, lambda: [event.synchronize() for event in events]
+
+
+class CheckpointWriter:
+    """Writes groups of checkpoint files with ``save_atomic``, in the background, one group at a time.
+
+    ``save([(obj, path), ...])`` snapshots the objects at once (training may then
+    change them) and returns; a thread writes the files in order. A new ``save``
+    first waits for the previous group, so at most one snapshot is held. ``close()``
+    waits for the last group and re-raises a failed write; use the writer as a
+    context manager so that no training ends with a write still in flight.
+    Every file still appears by rename only: a kill leaves the previous complete file.
+    """
+
+    def __init__(self, background: bool = True) -> None:
+        self.background = background
+        self._thread: Optional[threading.Thread] = None
+        self._error: Optional[BaseException] = None
+
+    def save(self, items: "list[tuple[Any, Path]]") -> None:
+        self.wait()
+        snapshots = [(_snapshot(obj), path) for obj, path in items]
+        if not self.background:
+            self._write(snapshots)
+            self.wait()
+            return
+        self._thread = threading.Thread(target=self._write, args=(snapshots,), name="checkpoint-writer")
+        self._thread.start()
+
+    def _write(self, snapshots: list) -> None:
+        try:
+            for (copied, landed), path in snapshots:
+                landed()
+                save_atomic(copied, path)
+        except BaseException as exc:  # handed to the training thread by wait()
+            self._error = exc
+
+    def wait(self) -> None:
+        """Block until every write has finished; raise the first failure."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    close = wait
+
+    def __enter__(self) -> "CheckpointWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            self.wait()
+            return
+        try:
+            self.wait()
+        except Exception:  # the training's own error is the one to report
+            pass

@@ -2,11 +2,17 @@
 
 ``train(cfg, checkpoint_dir=..., on_epoch=...)`` runs one training and returns a
 ``TrainResult``. The sweep and the tracking plug in through ``on_epoch``, which
-may raise (an Optuna prune, say) to stop the training after that epoch's
-checkpoint is safely on disk. With a ``checkpoint_dir`` that already holds
-``last.pt``, the training continues from it and ends exactly as an uninterrupted
-one would: shuffling and augmentation draw from generators seeded by
-(seed, epoch), and the rest of the state is in the checkpoint.
+may raise (an Optuna prune, say) to stop the training; ``train`` returns or
+raises only once that epoch's checkpoint is on disk. With a ``checkpoint_dir``
+that already holds ``last.pt``, the training continues from it and ends exactly
+as an uninterrupted one would: shuffling and augmentation draw from generators
+seeded by (seed, epoch), and the rest of the state is in the checkpoint.
+
+Each epoch's ``last.pt`` (and ``best.pt``) is written by a background thread
+from a copy of the state, so the next epoch starts without waiting for the
+disk; ``on_epoch`` may therefore run while that epoch's file is still being
+written (a reader of the file sees the previous epoch's until the rename). A
+hard kill in that window resumes from the previous epoch.
 """
 
 from __future__ import annotations
@@ -31,20 +37,21 @@ from cifarsweep.optim import build_optimizer, build_scheduler
 from cifarsweep.train import checkpoint as ckpt
 from cifarsweep.train.device import (
     Precision,
+    configure_backends,
     device_description,
     resolve_device,
     resolve_precision,
     seed_everything,
     synchronize,
 )
-from cifarsweep.train.evaluate import class_report, evaluate
+from cifarsweep.train.evaluate import Evaluation, class_report, evaluate
 from cifarsweep.train.results import EpochCallback, EpochReport, Progress, TrainResult
 
 PROGRESS_INTERVAL_S = 0.5
 
 
 @dataclass
-class _State:
+class TrainState:
     """The parts of a training that a checkpoint restores."""
 
     model: torch.nn.Module
@@ -106,6 +113,39 @@ def _check_config_matches(state: dict, cfg: TrainConfig, path: Path) -> None:
         raise UserError(f"{path}: checkpoint was written by a different config (changed: {', '.join(changed)})")
 
 
+def new_state(
+    cfg: TrainConfig, num_classes: int, steps: int, device: torch.device, precision: Precision
+) -> TrainState:
+    """A fresh model (on ``device``, in the configured memory format), optimiser, schedule and scaler."""
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model = build_model(cfg.model, num_classes, cfg.width).to(device, memory_format=memory_format)
+    optimizer = build_optimizer(cfg, model.parameters())
+    scheduler = build_scheduler(cfg, optimizer, steps)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision.needs_scaler)
+    return TrainState(model, optimizer, scheduler, scaler, history=[])
+
+
+@dataclass
+class TrainingRun:
+    """What every epoch of one training uses: the data on the device, the model to call
+    (compiled or not) and how to run it."""
+
+    cfg: TrainConfig
+    state: TrainState
+    forward: torch.nn.Module
+    data: ImageData
+    augment: AugmentSettings
+    precision: Precision
+    device: torch.device
+
+    def evaluate(self, images: torch.Tensor, labels: torch.Tensor, keep_predictions: bool = False) -> Evaluation:
+        cfg = self.cfg
+        return evaluate(
+            self.forward, images, labels, self.data.mean, self.data.std, cfg.eval_batch_size, self.precision,
+            cfg.channels_last, keep_predictions=keep_predictions,
+        )
+
+
 def train(
     cfg: TrainConfig,
     *,
@@ -119,16 +159,12 @@ def train(
     started = time.perf_counter()
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.amp, device)
+    configure_backends(device)
     seed_everything(cfg.seed)
     data = (data or load_data(cfg)).to(device)
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-
-    model = build_model(cfg.model, data.num_classes, cfg.width).to(device, memory_format=memory_format)
-    optimizer = build_optimizer(cfg, model.parameters())
     steps = steps_per_epoch(data.train_images.shape[0], cfg.batch_size)
-    scheduler = build_scheduler(cfg, optimizer, steps)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision.needs_scaler)
-    state = _State(model, optimizer, scheduler, scaler, history=[])
+    state = new_state(cfg, data.num_classes, steps, device, precision)
+    model = state.model
 
     start_epoch = 1
     if checkpoint_dir is not None:
@@ -142,32 +178,22 @@ def train(
             ckpt.save_atomic(ckpt.cpu_state_dict(model), checkpoint_dir / ckpt.INIT)
 
     forward = torch.compile(model) if cfg.compile else model
-    augment_settings = AugmentSettings.from_config(cfg)
+    run = TrainingRun(cfg, state, forward, data, AugmentSettings.from_config(cfg), precision, device)
     progress.start(cfg.epochs, steps, start_epoch)
     try:
-        for epoch in range(start_epoch, cfg.epochs + 1):
-            report = _run_epoch(cfg, epoch, state, forward, data, augment_settings, precision, device, steps, progress)
-            if checkpoint_dir is not None:
-                if report.is_best:
-                    ckpt.save_atomic(ckpt.cpu_state_dict(model), checkpoint_dir / ckpt.BEST)
-                checkpoint = {**state.to_checkpoint(epoch), "config": cfg.model_dump()}
-                ckpt.save_atomic(checkpoint, checkpoint_dir / ckpt.LAST)
-                report = EpochReport(**{**report.__dict__, "checkpoint": checkpoint_dir / ckpt.LAST})
-                state.history[-1] = report
-            progress.epoch(report)
-            if on_epoch is not None:
-                on_epoch(report)
+        with ckpt.CheckpointWriter() as writer:  # leaves no write in flight, however the loop ends
+            for epoch in range(start_epoch, cfg.epochs + 1):
+                report = _run_epoch(run, epoch, progress)
+                if checkpoint_dir is not None:
+                    report = save_epoch_checkpoint(writer, state, cfg, epoch, checkpoint_dir)
+                progress.epoch(report)
+                if on_epoch is not None:
+                    on_epoch(report)
     finally:
         progress.finish()
 
-    final = evaluate(
-        forward, data.val_images, data.val_labels, data.mean, data.std, cfg.eval_batch_size, precision,
-        cfg.channels_last, keep_predictions=True,
-    )
-    clean_train = evaluate(
-        forward, data.train_images, data.train_labels, data.mean, data.std, cfg.eval_batch_size, precision,
-        cfg.channels_last,
-    )
+    final = run.evaluate(data.val_images, data.val_labels, keep_predictions=True)
+    clean_train = run.evaluate(data.train_images, data.train_labels)
     matrix, f1, text, table = class_report(data.val_labels, final.predictions, data.classes)
     if checkpoint_dir is not None:
         ckpt.save_atomic(ckpt.cpu_state_dict(model), checkpoint_dir / ckpt.FINAL)
@@ -191,92 +217,35 @@ def train(
     )
 
 
-def _run_epoch(
-    cfg: TrainConfig,
-    epoch: int,
-    state: _State,
-    forward: torch.nn.Module,
-    data: ImageData,
-    augment_settings: AugmentSettings,
-    precision: Precision,
-    device: torch.device,
-    steps: int,
-    progress: Progress,
+def save_epoch_checkpoint(
+    writer: ckpt.CheckpointWriter, state: TrainState, cfg: TrainConfig, epoch: int, checkpoint_dir: Path
 ) -> EpochReport:
+    """Queue ``best.pt`` (when the epoch improved) and ``last.pt``; return the epoch's report
+    pointing at ``last.pt``. The writer's thread writes them while training goes on."""
+    report = state.history[-1]
+    files = [(state.model.state_dict(), checkpoint_dir / ckpt.BEST)] if report.is_best else []
+    files.append(({**state.to_checkpoint(epoch), "config": cfg.model_dump()}, checkpoint_dir / ckpt.LAST))
+    writer.save(files)
+    report = EpochReport(**{**report.__dict__, "checkpoint": checkpoint_dir / ckpt.LAST})
+    state.history[-1] = report
+    return report
+
+
+def _run_epoch(run: TrainingRun, epoch: int, progress: Progress) -> EpochReport:
     """Train one epoch, evaluate, and return its report (appended to the state's history)."""
-    generator = torch.Generator(device=device).manual_seed(_epoch_seed(cfg.seed, epoch))
-    mix_rng = np.random.default_rng(_epoch_seed(cfg.seed, epoch))
-    mixing = cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0
-    model, optimizer, scheduler, scaler = state.model, state.optimizer, state.scheduler, state.scaler
-    model.train()
-    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-    correct = torch.zeros((), device=device, dtype=torch.float64)
-    seen = 0
-    lr = optimizer.param_groups[0]["lr"]
-    synchronize(device)
-    epoch_start = last_progress = time.perf_counter()
-    batches = train_batches(
-        data.train_images, data.train_labels, cfg.batch_size, augment_settings, data.mean, data.std,
-        generator, cfg.channels_last,
-    )
-    for step, (images, labels) in enumerate(batches, start=1):
-        batch = mix_batch(images, labels, cfg.mixup_alpha, cfg.cutmix_alpha, mix_rng) if mixing else None
-        inputs = batch.images if batch else images
-        with precision.autocast():
-            logits = forward(inputs)
-        logits = logits.float()
-        if batch is not None and batch.lam < 1.0:
-            loss = batch.lam * F.cross_entropy(logits, batch.labels_a, label_smoothing=cfg.label_smoothing) + (
-                1.0 - batch.lam
-            ) * F.cross_entropy(logits, batch.labels_b, label_smoothing=cfg.label_smoothing)
-        else:
-            loss = F.cross_entropy(logits, labels, label_smoothing=cfg.label_smoothing)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if cfg.grad_clip is not None or cfg.grad_clip_norm is not None:
-            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-            if cfg.grad_clip is not None:
-                torch.nn.utils.clip_grad_value_(model.parameters(), cfg.grad_clip)
-            if cfg.grad_clip_norm is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip_norm)
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
-        with torch.no_grad():
-            predicted = logits.argmax(dim=1)
-            loss_sum += loss.detach().double() * labels.shape[0]
-            if batch is not None and batch.lam < 1.0:
-                correct += batch.lam * (predicted == batch.labels_a).sum() + (1.0 - batch.lam) * (
-                    predicted == batch.labels_b
-                ).sum()
-            else:
-                correct += (predicted == labels).sum()
-        seen += labels.shape[0]
-        now = time.perf_counter()
-        if now - last_progress >= PROGRESS_INTERVAL_S:
-            last_progress = now
-            running_loss = loss_sum.item() / seen  # the only mid-epoch sync, a few per second
-            if not math.isfinite(running_loss):
-                raise TrainingDiverged(epoch, step, running_loss)
-            progress.batch(epoch, step, running_loss, correct.item() / seen)
-    synchronize(device)
-    epoch_seconds = time.perf_counter() - epoch_start
-    train_loss = loss_sum.item() / max(1, seen)
-    if not math.isfinite(train_loss):
-        raise TrainingDiverged(epoch, steps, train_loss)
+    state = run.state
+    lr = state.optimizer.param_groups[0]["lr"]
+    train_loss, train_acc, epoch_seconds = train_epoch(run, epoch, progress)
     progress.evaluating(epoch)
-    val = evaluate(
-        forward, data.val_images, data.val_labels, data.mean, data.std, cfg.eval_batch_size, precision,
-        cfg.channels_last,
-    )
+    val = run.evaluate(run.data.val_images, run.data.val_labels)
     is_best = val.top1 > state.best_val_acc
     if is_best:
         state.best_val_acc, state.best_epoch = val.top1, epoch
     report = EpochReport(
         epoch=epoch,
-        epochs=cfg.epochs,
+        epochs=run.cfg.epochs,
         train_loss=train_loss,
-        train_acc=correct.item() / max(1, seen),
+        train_acc=train_acc,
         val_loss=val.loss,
         val_acc=val.top1,
         val_top5=val.top5,
@@ -287,3 +256,90 @@ def _run_epoch(
     )
     state.history.append(report)
     return report
+
+
+def train_epoch(run: TrainingRun, epoch: int, progress: Optional[Progress] = None) -> tuple[float, float, float]:
+    """The training steps of one epoch: (mean loss, accuracy, seconds)."""
+    cfg, data, device = run.cfg, run.data, run.device
+    progress = progress or Progress()
+    generator = torch.Generator(device=device).manual_seed(_epoch_seed(cfg.seed, epoch))
+    mixing = cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0
+    mix_rng = np.random.default_rng(_epoch_seed(cfg.seed, epoch)) if mixing else None
+    run.state.model.train()
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.float64)
+    seen = step = 0
+    synchronize(device)
+    epoch_start = last_progress = time.perf_counter()
+    batches = train_batches(
+        data.train_images, data.train_labels, cfg.batch_size, run.augment, data.mean, data.std, generator,
+        cfg.channels_last,
+    )
+    for step, (images, labels) in enumerate(batches, start=1):
+        loss, hits = train_step(cfg, run.state, run.forward, images, labels, run.precision, mix_rng)
+        loss_sum += loss.double() * labels.shape[0]
+        correct += hits
+        seen += labels.shape[0]
+        now = time.perf_counter()
+        if now - last_progress >= PROGRESS_INTERVAL_S:
+            last_progress = now
+            running_loss = loss_sum.item() / seen  # the only mid-epoch sync, a few per second
+            if not math.isfinite(running_loss):
+                raise TrainingDiverged(epoch, step, running_loss)
+            progress.batch(epoch, step, running_loss, correct.item() / seen)
+    synchronize(device)
+    seconds = time.perf_counter() - epoch_start
+    train_loss = loss_sum.item() / max(1, seen)
+    if not math.isfinite(train_loss):
+        raise TrainingDiverged(epoch, step, train_loss)
+    return train_loss, correct.item() / max(1, seen), seconds
+
+
+def train_step(
+    cfg: TrainConfig,
+    state: TrainState,
+    forward: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    precision: Precision,
+    mix_rng: Optional[np.random.Generator] = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step on one batch (MixUp/CutMix first when ``mix_rng`` is given).
+
+    Returns the batch's mean loss and its number of correct predictions (soft
+    counts under mixing) as device tensors: nothing here waits for the device.
+    With bf16 or full precision the scaler is disabled and its calls are no-ops;
+    fp16's scaler reads one flag per step to skip steps with inf gradients.
+    """
+    model, optimizer, scaler = state.model, state.optimizer, state.scaler
+    batch = mix_batch(images, labels, cfg.mixup_alpha, cfg.cutmix_alpha, mix_rng) if mix_rng is not None else None
+    mixed = batch is not None and batch.lam < 1.0
+    with precision.autocast():
+        logits = forward(batch.images if batch is not None else images)
+    logits = logits.float()
+    if mixed:
+        loss = batch.lam * F.cross_entropy(logits, batch.labels_a, label_smoothing=cfg.label_smoothing) + (
+            1.0 - batch.lam
+        ) * F.cross_entropy(logits, batch.labels_b, label_smoothing=cfg.label_smoothing)
+    else:
+        loss = F.cross_entropy(logits, labels, label_smoothing=cfg.label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if cfg.grad_clip is not None or cfg.grad_clip_norm is not None:
+        scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+        if cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_value_(model.parameters(), cfg.grad_clip)
+        if cfg.grad_clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    state.scheduler.step()
+    with torch.no_grad():
+        predicted = logits.argmax(dim=1)
+        if mixed:
+            hits = batch.lam * (predicted == batch.labels_a).sum() + (1.0 - batch.lam) * (
+                predicted == batch.labels_b
+            ).sum()
+        else:
+            hits = (predicted == labels).sum()
+    return loss.detach(), hits
