@@ -54,7 +54,10 @@ def train_tracked(
             for callback in callbacks:
                 callback(report)
 
-        result = train(cfg, checkpoint_dir=checkpoint_dir, on_epoch=on_epoch, progress=progress, data=data)
+        result = train(
+            cfg, checkpoint_dir=checkpoint_dir, on_epoch=on_epoch, progress=progress, data=data,
+            on_checkpoint=recorder.on_checkpoint,
+        )
         if board is not None:
             board.close()
             if not recorder.artifacts_are_local:

@@ -208,6 +208,8 @@ def run_trial(
         if resumed_from:
             recorder.set_tags({"cifarsweep.resumed_from_epoch": resumed_from})
             _backfill_metrics(recorder, history)
+        if resumed:
+            recorder.skip_logged_epochs()
 
     with_retries(record_resume, "record the resumed epochs")
 
@@ -231,7 +233,10 @@ def run_trial(
         return TrialOutcome(trial.number, state, value, cell, recorder.run_id, epochs, resumed_from)
 
     try:
-        result = train(cfg, checkpoint_dir=checkpoint_dir, on_epoch=epoch_done, progress=progress, data=data)
+        result = train(
+            cfg, checkpoint_dir=checkpoint_dir, on_epoch=epoch_done, progress=progress, data=data,
+            on_checkpoint=lambda report: with_retries(lambda: recorder.on_checkpoint(report), "upload the checkpoint"),
+        )
     except optuna.TrialPruned as exc:
         def pruned() -> None:
             recorder.set_tags({TAG_STATE: "PRUNED"})

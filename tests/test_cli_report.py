@@ -192,6 +192,7 @@ def test_report_of_a_tiny_real_sweep(workdir):
     page = (out / "index.html").read_text()
     assert "Sweep tiny" in page and page.count("<img") == 3
     assert (out / "best_run" / "confusion_matrix.png").is_file()
-    parents = [r for r in MlflowClient("sqlite:///mlruns/mlflow.db").search_runs(
-        [MlflowClient("sqlite:///mlruns/mlflow.db").get_experiment_by_name("tiny").experiment_id]) if r.data.tags.get("cifarsweep.kind") == "sweep"]
+    client = MlflowClient(f"sqlite:///{(workdir / 'mlruns' / 'mlflow.db').resolve()}")
+    experiment = client.get_experiment_by_name("tiny").experiment_id
+    parents = [r for r in client.search_runs([experiment]) if r.data.tags.get("cifarsweep.kind") == "sweep"]
     assert (Path(parents[0].info.artifact_uri.removeprefix("file://")) / "report" / "index.html").is_file()

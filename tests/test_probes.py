@@ -25,7 +25,9 @@ from cifarsweep.probes.runs import open_run
 from conftest import TINY, files_under
 from helpers import invoke
 
-STORE = "sqlite:///mlruns/mlflow.db"
+def store() -> str:
+    """The embedded store of the current working directory, as an absolute URI (MLflow caches by URI)."""
+    return f"sqlite:///{Path('mlruns/mlflow.db').resolve()}"
 LANDSCAPE_FILES = [
     "line_init.npz", "line_init.csv", "line_final.npz", "line_final.csv", "interpolation.npz", "interpolation.csv",
     "plane_init.npz", "plane_init.csv", "plane_final.npz", "plane_final.csv",
@@ -59,7 +61,7 @@ def run_dir(trained, monkeypatch):
 
 
 def logged(run_id: str, path: str) -> set[str]:
-    return {Path(item.path).name for item in MlflowClient(STORE).list_artifacts(run_id, path)}
+    return {Path(item.path).name for item in MlflowClient(store()).list_artifacts(run_id, path)}
 
 
 class StopAfter(PointProgress):
@@ -198,7 +200,7 @@ def test_conv_geometry_with_a_run_uses_its_filters_and_logs_to_it(run_dir):
 
 def make_run(config: dict, checkpoints_from: Path | None = None) -> str:
     """A run holding ``config`` as config.yaml and, optionally, another run's checkpoints."""
-    client = MlflowClient(STORE)
+    client = MlflowClient(store())
     run_id = client.create_run(client.get_experiment_by_name("train").experiment_id).info.run_id
     client.log_text(run_id, yaml.safe_dump(config), "config.yaml")
     if checkpoints_from is not None:

@@ -72,8 +72,12 @@ def wait_for_study(storage: str, name: str) -> optuna.Study:
     raise AssertionError("the sweep was never created")
 
 
-def running_trial_past_epoch(sweep_study: optuna.Study, pids: set[int] | None, epochs: int = 1, alive=lambda: True):
-    """A RUNNING trial with at least ``epochs`` epochs, trained by one of ``pids`` (random among them)."""
+def running_trial_past_epoch(sweep_study: optuna.Study, pids: set[int] | None, epochs: int = 2, alive=lambda: True):
+    """A RUNNING trial with at least ``epochs`` epochs, trained by one of ``pids`` (random among them).
+
+    Two epochs by default: when epoch k is reported, the checkpoint of epoch k - 1 is
+    on disk (and uploaded); k's own may still be in the writer's hands.
+    """
     deadline = time.monotonic() + TIMEOUT_S
     while time.monotonic() < deadline and alive():
         if pids is None:  # any worker of the sweep

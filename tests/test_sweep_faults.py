@@ -72,7 +72,8 @@ def test_sigkill_mid_trial_then_run_again_resumes_from_the_checkpoint(workdir):
     assert len(killed) == 1
     retry = next(t for t in trials if t.user_attrs.get("retry_of") == killed[0].number)
     assert retry.state == optuna.trial.TrialState.COMPLETE
-    assert retry.user_attrs["resumed_from_epoch"] >= 2  # fewer epochs trained the second time
+    # Epoch 2 was reported, so epoch 1's checkpoint at least was on disk: fewer epochs the second time.
+    assert retry.user_attrs["resumed_from_epoch"] >= 1
     assert retry.user_attrs["mlflow_run_id"] == killed[0].user_attrs["mlflow_run_id"]
     run = next(r for r in mlflow_runs()[1] if r.info.run_id == retry.user_attrs["mlflow_run_id"])
     assert "resumed by trial" in run.data.tags["cifarsweep.recovery"]

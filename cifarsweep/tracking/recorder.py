@@ -3,7 +3,8 @@
 Metrics go in one ``log_batch`` call per epoch. Checkpoints are written by the
 trainer straight into the run's artifact folder when that folder is on this
 machine's disk; with a remote artifact store they are written to a local cache
-and uploaded each epoch, so another machine can resume the run.
+and uploaded each epoch as soon as they are on disk (from the trainer's
+checkpoint thread), so another machine can resume the run.
 """
 
 from __future__ import annotations
@@ -96,19 +97,34 @@ class RunRecorder:
         return directory
 
     # -- during training -------------------------------------------------
+    def skip_logged_epochs(self) -> None:
+        """After a resume: epochs the run already holds are not logged again.
+
+        A kill can land after an epoch was logged but before its checkpoint was on
+        disk; that epoch is then trained again, with the same values (training is
+        deterministic), and must not appear twice in the run's history.
+        """
+        self._logged_steps = {m.step for m in self.client.get_metric_history(self.run_id, "epoch_seconds")}
+
     def on_epoch(self, report: EpochReport) -> None:
-        """Log the epoch's metrics in one call; upload the checkpoint when the store is remote."""
+        """Log the epoch's metrics in one call."""
         from mlflow.entities import Metric
 
+        if report.epoch in getattr(self, "_logged_steps", ()):
+            return
         timestamp = int(time.time() * 1000)
         metrics = [Metric(name, value, timestamp, report.epoch) for name, value in report.metrics().items()]
         self.client.log_batch(self.run_id, metrics=metrics)
-        if self._local_artifacts is None and report.checkpoint is not None:
-            names = [ckpt.LAST, ckpt.INIT] + ([ckpt.BEST] if report.is_best else [])
-            for name in names:
-                path = report.checkpoint.parent / name
-                if path.is_file():
-                    self.client.log_artifact(self.run_id, str(path), CHECKPOINT_ARTIFACT_DIR)
+
+    def on_checkpoint(self, report: EpochReport) -> None:
+        """Upload the epoch's checkpoint when the artifact store is remote (runs on the writer's thread)."""
+        if self._local_artifacts is not None or report.checkpoint is None:
+            return
+        names = [ckpt.LAST, ckpt.INIT] + ([ckpt.BEST] if report.is_best else [])
+        for name in names:
+            path = report.checkpoint.parent / name
+            if path.is_file():
+                self.client.log_artifact(self.run_id, str(path), CHECKPOINT_ARTIFACT_DIR)
 
     # -- after training ----------------------------------------------------
     def log_result(self, result: TrainResult, cfg: TrainConfig, keep_last: bool = False) -> None:

@@ -97,21 +97,24 @@ class CheckpointWriter:
         self._thread: Optional[threading.Thread] = None
         self._error: Optional[BaseException] = None
 
-    def save(self, items: "list[tuple[Any, Path]]") -> None:
+    def save(self, items: "list[tuple[Any, Path]]", on_written: Optional[Callable[[], None]] = None) -> None:
+        """Snapshot and queue ``items``; ``on_written`` runs on the writer's thread once all are on disk."""
         self.wait()
         snapshots = [(_snapshot(obj), path) for obj, path in items]
         if not self.background:
-            self._write(snapshots)
+            self._write(snapshots, on_written)
             self.wait()
             return
-        self._thread = threading.Thread(target=self._write, args=(snapshots,), name="checkpoint-writer")
+        self._thread = threading.Thread(target=self._write, args=(snapshots, on_written), name="checkpoint-writer")
         self._thread.start()
 
-    def _write(self, snapshots: list) -> None:
+    def _write(self, snapshots: list, on_written: Optional[Callable[[], None]]) -> None:
         try:
             for (copied, landed), path in snapshots:
                 landed()
                 save_atomic(copied, path)
+            if on_written is not None:
+                on_written()
         except BaseException as exc:  # handed to the training thread by wait()
             self._error = exc
 

@@ -153,8 +153,14 @@ def train(
     on_epoch: Optional[EpochCallback] = None,
     progress: Optional[Progress] = None,
     data: Optional[ImageData] = None,
+    on_checkpoint: Optional[EpochCallback] = None,
 ) -> TrainResult:
-    """Train one model as ``cfg`` says and return its metrics, report and checkpoint paths."""
+    """Train one model as ``cfg`` says and return its metrics, report and checkpoint paths.
+
+    ``on_epoch(report)`` runs on the training thread after each epoch (it may raise to
+    stop); ``on_checkpoint(report)`` runs on the checkpoint writer's thread once that
+    epoch's ``last.pt`` is on disk (for uploads that must not hold training up).
+    """
     progress = progress or Progress()
     started = time.perf_counter()
     device = resolve_device(cfg.device)
@@ -169,6 +175,8 @@ def train(
     start_epoch = 1
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
+        for leftover in checkpoint_dir.glob(".*.tmp"):  # half-written by a killed process
+            leftover.unlink(missing_ok=True)
         last = checkpoint_dir / ckpt.LAST
         if last.is_file():
             saved = ckpt.load(last, map_location=device)
@@ -185,7 +193,7 @@ def train(
             for epoch in range(start_epoch, cfg.epochs + 1):
                 report = _run_epoch(run, epoch, progress)
                 if checkpoint_dir is not None:
-                    report = save_epoch_checkpoint(writer, state, cfg, epoch, checkpoint_dir)
+                    report = save_epoch_checkpoint(writer, state, cfg, epoch, checkpoint_dir, on_checkpoint)
                 progress.epoch(report)
                 if on_epoch is not None:
                     on_epoch(report)
@@ -218,16 +226,22 @@ def train(
 
 
 def save_epoch_checkpoint(
-    writer: ckpt.CheckpointWriter, state: TrainState, cfg: TrainConfig, epoch: int, checkpoint_dir: Path
+    writer: ckpt.CheckpointWriter,
+    state: TrainState,
+    cfg: TrainConfig,
+    epoch: int,
+    checkpoint_dir: Path,
+    on_checkpoint: Optional[EpochCallback] = None,
 ) -> EpochReport:
     """Queue ``best.pt`` (when the epoch improved) and ``last.pt``; return the epoch's report
-    pointing at ``last.pt``. The writer's thread writes them while training goes on."""
+    pointing at ``last.pt``. The writer's thread writes them while training goes on, then
+    calls ``on_checkpoint(report)`` (an upload, say) once both are on disk."""
     report = state.history[-1]
     files = [(state.model.state_dict(), checkpoint_dir / ckpt.BEST)] if report.is_best else []
     files.append(({**state.to_checkpoint(epoch), "config": cfg.model_dump()}, checkpoint_dir / ckpt.LAST))
-    writer.save(files)
     report = EpochReport(**{**report.__dict__, "checkpoint": checkpoint_dir / ckpt.LAST})
     state.history[-1] = report
+    writer.save(files, on_written=(lambda: on_checkpoint(report)) if on_checkpoint is not None else None)
     return report
 
 
