@@ -4,7 +4,8 @@
 #     pipeline against the trainer; then the trainer with channels_last, and with torch.compile;
 #   - augment.py: the data pipeline alone, CPU and GPU;
 #   - logging_overhead.py: MLflow and checkpoint cost per epoch with this GPU's device-to-host copy;
-#   - a real sweep of 4 trials (benchmarks/gpu_sweep.yaml), timed end to end with `cifarsweep run`.
+#   - a real sweep of 4 trials (benchmarks/gpu_sweep.yaml), timed end to end with `cifarsweep run`,
+#     and the same sweep at width 16 with one and with two trials per GPU (--trials-per-gpu).
 # Step counts are fixed, every step runs under `timeout` with what is left of a 285 s budget, and
 # the steps run most important first, so a slow machine loses only the last ones (say so in
 # RESULTS.md). Output: gpu_check.log, results.json and env.txt in $OUT when it is set (the device
@@ -105,6 +106,15 @@ step "logging overhead" "$PYTHON" benchmarks/logging_overhead.py --device "$DEVI
 SWEEP_DIR=$(mktemp -d)
 step "sweep: 4 trials of ResNet-18 (benchmarks/gpu_sweep.yaml)" bash -c 'cd "$1" && shift && "$@"' _ "$SWEEP_DIR" \
   "$PYTHON" -m cifarsweep run "$PWD/benchmarks/gpu_sweep.yaml" --set "base.device=$DEVICE" "${SWEEP_SIZE[@]}"
+# 5b. Several trials on one GPU: the same sweep with a small model (width 16), one trial per GPU
+#     and then two (`--trials-per-gpu`); the two step times give the gain in sweep throughput.
+for per_gpu in 1 2; do
+  SWEEP_DIR=$(mktemp -d)
+  step "sweep, width 16, --trials-per-gpu $per_gpu" bash -c 'cd "$1" && shift && "$@"' _ "$SWEEP_DIR" \
+    "$PYTHON" -m cifarsweep run "$PWD/benchmarks/gpu_sweep.yaml" --set "base.device=auto" --set base.width=16 \
+    --trials-per-gpu "$per_gpu" "${SWEEP_SIZE[@]}"
+  rm -rf "$SWEEP_DIR"
+done
 # 6. torch.compile: minutes of compiling on a first run, so last (and not in a smoke run).
 if [ "${SMOKE:-0}" != 1 ]; then
   for model in resnet34 resnet18; do

@@ -20,6 +20,7 @@ from typing import Optional
 
 from optuna.trial import TrialState
 
+from cifarsweep.space import Cell
 from cifarsweep.study import Sweep, best_trial, is_complete, total_trials
 
 POLL_SECONDS = 1.0
@@ -140,20 +141,29 @@ def run_pool(sweep: Sweep, command: WorkerCommand, workers: int, display, log_di
     return pool
 
 
+def _counts_as_done(trial) -> bool:
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    return trial.state == TrialState.FAIL and trial.user_attrs.get("outcome") in ("diverged", "error")
+
+
 def _report_new(sweep: Sweep, display, seen: set[int]) -> None:
+    """Print a line for each trial that finished since the last poll, then refresh the counts."""
     trials = sweep.study.get_trials(deepcopy=False)
     best = best_trial(sweep)
     if best is not None:
         display.best = (best.value, best.number)
-    done = sum(1 for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
-        t.state == TrialState.FAIL and t.user_attrs.get("outcome") in ("diverged", "error")))
-    for trial in trials:
-        if trial.state.is_finished() and trial.number not in seen:
-            seen.add(trial.number)
-            if trial.state == TrialState.FAIL and trial.user_attrs.get("outcome") not in ("diverged", "error"):
-                continue  # lost or interrupted: it comes back as a retry
-            label = trial.user_attrs.get("cell", "")
-            seconds = (trial.datetime_complete - trial.datetime_start).total_seconds() if trial.datetime_start and trial.datetime_complete else None
-            display.done = done
-            display.finished_line(trial.number, trial.state.name, trial.value, label, seconds, trial.user_attrs.get("resumed_from_epoch", 0))
+    new = [t for t in trials if t.state.is_finished() and t.number not in seen]
+    done = sum(1 for t in trials if _counts_as_done(t))
+    display.done = done - sum(1 for t in new if _counts_as_done(t))
+    for trial in sorted(new, key=lambda t: t.datetime_complete or t.datetime_start):
+        seen.add(trial.number)
+        if not _counts_as_done(trial):
+            continue  # lost or interrupted: it comes back as a retry
+        display.done += 1
+        attrs = trial.user_attrs
+        label = Cell.from_attrs(attrs).label if "params" in attrs else attrs.get("cell", "")
+        start, end = trial.datetime_start, trial.datetime_complete
+        seconds = (end - start).total_seconds() if start and end else None
+        display.finished_line(trial.number, trial.state.name, trial.value, label, seconds, attrs.get("resumed_from_epoch", 0))
     display.update_counts(done, total_trials(sweep), _running_labels(sweep))

@@ -116,11 +116,14 @@ def ensure_cifar(name: str, root: Path, download: bool) -> Path:
     )
     if not archive.is_file() and not download:
         raise DataNotFoundError(hint)
+    created = not root.exists()
     try:
         from torchvision.datasets.utils import download_and_extract_archive
 
         download_and_extract_archive(layout.url, str(root), filename=layout.archive, md5=layout.md5)
     except Exception as exc:  # network errors come in many types; all mean the same here
+        if created and root.is_dir() and not any(root.iterdir()):
+            root.rmdir()  # leave no trace of a failed attempt
         raise DataNotFoundError(f"{hint}; the download failed: {type(exc).__name__}") from None
     if not _has_files(folder, layout):
         raise DataNotFoundError(hint)
