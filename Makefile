@@ -27,6 +27,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/augment.py
+	$(BIN)/python benchmarks/logging_overhead.py
+	$(BIN)/python benchmarks/report_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
