@@ -21,7 +21,7 @@ from typing import Optional
 from optuna.trial import TrialState
 
 from cifarsweep.space import Cell
-from cifarsweep.study import Sweep, best_trial, is_complete, total_trials
+from cifarsweep.study import Sweep, best_trial, counts_as_done, is_complete, total_trials
 
 POLL_SECONDS = 1.0
 LOG_DIR = Path("mlruns") / "logs"
@@ -141,12 +141,6 @@ def run_pool(sweep: Sweep, command: WorkerCommand, workers: int, display, log_di
     return pool
 
 
-def _counts_as_done(trial) -> bool:
-    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-        return True
-    return trial.state == TrialState.FAIL and trial.user_attrs.get("outcome") in ("diverged", "error")
-
-
 def _report_new(sweep: Sweep, display, seen: set[int]) -> None:
     """Print a line for each trial that finished since the last poll, then refresh the counts."""
     trials = sweep.study.get_trials(deepcopy=False)
@@ -154,11 +148,11 @@ def _report_new(sweep: Sweep, display, seen: set[int]) -> None:
     if best is not None:
         display.best = (best.value, best.number)
     new = [t for t in trials if t.state.is_finished() and t.number not in seen]
-    done = sum(1 for t in trials if _counts_as_done(t))
-    display.done = done - sum(1 for t in new if _counts_as_done(t))
+    done = sum(1 for t in trials if counts_as_done(t))
+    display.done = done - sum(1 for t in new if counts_as_done(t))
     for trial in sorted(new, key=lambda t: t.datetime_complete or t.datetime_start):
         seen.add(trial.number)
-        if not _counts_as_done(trial):
+        if not counts_as_done(trial):
             continue  # lost or interrupted: it comes back as a retry
         display.done += 1
         attrs = trial.user_attrs

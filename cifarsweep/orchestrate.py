@@ -17,6 +17,7 @@ from cifarsweep.storage import resolve_storage_url, storage_exists
 from cifarsweep.study import (
     Sweep,
     best_trial,
+    counts_as_done,
     enqueue_missing_cells,
     ensure_parent_run,
     is_complete,
@@ -107,7 +108,7 @@ def run_sweep(
     mark_coordinator(sweep, os.getpid(), running=True)
     display = display or SweepDisplay(spec.name, spec.objective.metric, spec.objective.resolved_direction)
     best = best_trial(sweep)
-    done = sum(1 for row in trial_summary(sweep) if row["state"] in ("COMPLETE", "PRUNED"))
+    done = sum(1 for trial in sweep.study.get_trials(deepcopy=False) if counts_as_done(trial))
     display.start(total_trials(sweep), done, (best.value, best.number) if best else None)
     try:
         if workers > 1 and worker_command is not None:

@@ -245,8 +245,6 @@ def _check_consistency(spec: SweepSpec, doc: YamlDocument) -> None:
     if spec.is_grid:
         if sweep.n_trials is not None:
             raise _fail(doc, ("sweep", "n_trials"), "n_trials is for random, tpe, cmaes and qmc; a grid runs every cell")
-        if not sweep.params and not sweep.variants and len(spec.seeds) < 1:
-            raise _fail(doc, ("sweep", "params"), "a grid needs params, variants or seeds")
     else:
         if sweep.n_trials is None:
             raise _fail(doc, ("sweep", "n_trials"), f"kind {sweep.kind} needs n_trials")

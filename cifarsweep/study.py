@@ -189,6 +189,13 @@ def counted_trials(sweep: Sweep) -> int:
     return count
 
 
+def counts_as_done(trial: optuna.trial.FrozenTrial) -> bool:
+    """Finished for good: complete, pruned, or failed in a way a retry would repeat."""
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    return trial.state == TrialState.FAIL and trial.user_attrs.get("outcome") in (OUTCOME_DIVERGED, OUTCOME_ERROR)
+
+
 def total_trials(sweep: Sweep) -> int:
     """How many trials the sweep runs to completion."""
     if sweep.spec.is_grid:

@@ -41,7 +41,7 @@ from cifarsweep.tracking.recorder import (
 )
 from cifarsweep.train import checkpoint as ckpt
 from cifarsweep.train.loop import train
-from cifarsweep.train.results import EPOCH_METRICS, EpochReport, Progress
+from cifarsweep.train.results import EpochReport, Progress
 
 TAG_RECOVERY = "cifarsweep.recovery"
 
@@ -155,19 +155,6 @@ def _resume_history(checkpoint_dir) -> list[dict]:
     return ckpt.load(last).get("history", []) if last.is_file() else []
 
 
-def _backfill_metrics(recorder: RunRecorder, history: list[dict]) -> None:
-    """Log epochs that the checkpoint holds but the run lacks (a kill between saving and logging)."""
-    from mlflow.entities import Metric
-
-    logged = {m.step for m in recorder.client.get_metric_history(recorder.run_id, "epoch_seconds")}
-    missing = [entry for entry in history if int(entry["epoch"]) not in logged]
-    metrics = [
-        Metric(name, float(entry[name]), 0, int(entry["epoch"])) for entry in missing for name in EPOCH_METRICS
-    ]
-    if metrics:
-        recorder.client.log_batch(recorder.run_id, metrics=metrics)
-
-
 def run_trial(
     sweep: Sweep,
     trial: optuna.Trial,
@@ -207,9 +194,8 @@ def run_trial(
         trial.set_user_attr("resumed_from_epoch", resumed_from)
         if resumed_from:
             recorder.set_tags({"cifarsweep.resumed_from_epoch": resumed_from})
-            _backfill_metrics(recorder, history)
         if resumed:
-            recorder.skip_logged_epochs()
+            recorder.resume_history(history)
 
     with_retries(record_resume, "record the resumed epochs")
 

@@ -23,7 +23,7 @@ from cifarsweep.config import TrainConfig
 from cifarsweep.manifest import build_manifest
 from cifarsweep.tracking.store import local_artifact_dir
 from cifarsweep.train import checkpoint as ckpt
-from cifarsweep.train.results import EpochReport, TrainResult
+from cifarsweep.train.results import EPOCH_METRICS, EpochReport, TrainResult
 
 CHECKPOINT_ARTIFACT_DIR = "checkpoints"
 CACHE_DIR = Path("mlruns") / ".checkpoint-cache"
@@ -97,14 +97,22 @@ class RunRecorder:
         return directory
 
     # -- during training -------------------------------------------------
-    def skip_logged_epochs(self) -> None:
-        """After a resume: epochs the run already holds are not logged again.
+    def resume_history(self, history: list[dict]) -> None:
+        """After a resume: log epochs the checkpoint holds but the run lacks, and never log any epoch twice.
 
-        A kill can land after an epoch was logged but before its checkpoint was on
-        disk; that epoch is then trained again, with the same values (training is
-        deterministic), and must not appear twice in the run's history.
+        A kill can land between saving a checkpoint and logging its epoch (the run
+        lacks the epoch), or between logging an epoch and its checkpoint reaching
+        the disk (that epoch is trained again, with the same values, since
+        training is deterministic).
         """
-        self._logged_steps = {m.step for m in self.client.get_metric_history(self.run_id, "epoch_seconds")}
+        from mlflow.entities import Metric
+
+        logged = {m.step for m in self.client.get_metric_history(self.run_id, "epoch_seconds")}
+        missing = [entry for entry in history if int(entry["epoch"]) not in logged]
+        metrics = [Metric(name, float(entry[name]), 0, int(entry["epoch"])) for entry in missing for name in EPOCH_METRICS]
+        if metrics:
+            self.client.log_batch(self.run_id, metrics=metrics)
+        self._logged_steps = logged | {int(entry["epoch"]) for entry in missing}
 
     def on_epoch(self, report: EpochReport) -> None:
         """Log the epoch's metrics in one call."""
