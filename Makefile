@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_SPEC ?= sweeps/quickstart.yaml
 
-.PHONY: demo test install bench clean
+.PHONY: demo test test-fast lint install bench clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,18 @@ demo: $(STAMP)
 	$(BIN)/cifarsweep run $(DEMO_SPEC)
 	$(BIN)/cifarsweep report
 
-test: $(STAMP)
+# Everything CI runs: lint, format check, types, then every test (slow ones included).
+test: lint
 	$(BIN)/python -m pytest -q tests
+
+# The edit-run loop: lint and the fast tests only (no trainings, sweeps or real processes).
+test-fast: lint
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check cifarsweep tests benchmarks
+	$(BIN)/ruff format --check cifarsweep tests benchmarks
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py

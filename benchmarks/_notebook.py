@@ -70,7 +70,9 @@ def notebook_loader(
 
 def notebook_mixing(num_classes: int, alpha: float = 1.0) -> v2.RandomChoice:
     """MixUp or CutMix, one of them per batch, as torchvision's documentation recommends."""
-    return v2.RandomChoice([v2.MixUp(alpha=alpha, num_classes=num_classes), v2.CutMix(alpha=alpha, num_classes=num_classes)])
+    return v2.RandomChoice(
+        [v2.MixUp(alpha=alpha, num_classes=num_classes), v2.CutMix(alpha=alpha, num_classes=num_classes)]
+    )
 
 
 def random_labels(count: int, num_classes: int, seed: int = 0) -> torch.Tensor:

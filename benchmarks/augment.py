@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -62,9 +62,7 @@ def best_seconds(run: Callable[[int], None], device: torch.device, repeats: int)
     return min(times)
 
 
-def time_batched(
-    images: torch.Tensor, labels: torch.Tensor, batch_size: int, mix: bool, repeats: int
-) -> float:
+def time_batched(images: torch.Tensor, labels: torch.Tensor, batch_size: int, mix: bool, repeats: int) -> float:
     """Seconds per epoch of cifarsweep's augmented batches (every batch consumed)."""
     settings = AugmentSettings()
     device = images.device
@@ -86,7 +84,7 @@ def time_torchvision(
     loader = notebook_loader(images, labels, batch_size, workers, MEAN, STD)
     mixing = notebook_mixing(NUM_CLASSES, MIX_ALPHA)
 
-    def run(seed: int) -> None:
+    def run(seed: int, loader=loader) -> None:
         torch.manual_seed(seed)  # v2.RandomChoice and MixUp/CutMix draw from torch's global generator
         for batch, target in loader:
             if mix:
@@ -95,12 +93,16 @@ def time_torchvision(
     try:
         return best_seconds(run, torch.device("cpu"), repeats)
     finally:
-        del loader  # shuts the persistent workers down
+        del loader
 
 
-def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--devices", default="auto", help="comma list of cpu / cuda; auto = cpu, plus cuda where present")
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--devices", default="auto", help="comma list of cpu / cuda; auto = cpu, plus cuda where present"
+    )
     parser.add_argument("--images", type=int, default=8192, help="images per pass of cifarsweep's pipeline")
     parser.add_argument("--tv-images", type=int, default=2048, help="images per pass of torchvision's pipeline")
     parser.add_argument("--batch", type=int, default=256, help="batch size of both pipelines")
@@ -117,7 +119,7 @@ def devices(spec: str) -> list[torch.device]:
     return [resolve_device(name.strip()) for name in spec.split(",") if name.strip()]
 
 
-def main(argv: Optional[list[str]] = None) -> list[dict]:
+def main(argv: list[str] | None = None) -> list[dict]:
     """Time every pipeline, print the table, and return its rows."""
     args = parse_args(argv)
     mixes = [False] if args.no_mix else [False, True]
@@ -132,9 +134,18 @@ def main(argv: Optional[list[str]] = None) -> list[dict]:
             seconds = time_torchvision(tv_images, tv_labels, args.batch, workers, mix, args.repeats)
             kind = "in-process" if workers == 0 else "workers"
             baseline[(mix, kind)] = args.tv_images / seconds
-            name = "torchvision per-sample, in-process" if workers == 0 else f"torchvision per-sample, {workers} workers"
-            rows.append(dict(pipeline=name + suffix, device="cpu", images=args.tv_images, seconds=seconds,
-                             images_per_s=args.tv_images / seconds))
+            name = (
+                "torchvision per-sample, in-process" if workers == 0 else f"torchvision per-sample, {workers} workers"
+            )
+            rows.append(
+                dict(
+                    pipeline=name + suffix,
+                    device="cpu",
+                    images=args.tv_images,
+                    seconds=seconds,
+                    images_per_s=args.tv_images / seconds,
+                )
+            )
 
     images = random_images(args.images, seed=2)
     labels = random_labels(args.images, NUM_CLASSES)
@@ -142,8 +153,16 @@ def main(argv: Optional[list[str]] = None) -> list[dict]:
         on_device, labels_on_device = images.to(device), labels.to(device)
         for mix in mixes:
             seconds = time_batched(on_device, labels_on_device, args.batch, mix, args.repeats)
-            rows.append(dict(pipeline="cifarsweep batched" + (" + MixUp/CutMix" if mix else ""), device=str(device),
-                             images=args.images, seconds=seconds, images_per_s=args.images / seconds, mix=mix))
+            rows.append(
+                dict(
+                    pipeline="cifarsweep batched" + (" + MixUp/CutMix" if mix else ""),
+                    device=str(device),
+                    images=args.images,
+                    seconds=seconds,
+                    images_per_s=args.images / seconds,
+                    mix=mix,
+                )
+            )
 
     for row in rows:
         mix = "MixUp" in row["pipeline"]

@@ -29,7 +29,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -59,8 +58,17 @@ COLUMNS = [
 
 def _report(epoch: int, is_best: bool) -> EpochReport:
     return EpochReport(
-        epoch=epoch, epochs=epoch, train_loss=1.0, train_acc=0.5, val_loss=1.2, val_acc=0.4, val_top5=0.7,
-        lr=0.01, epoch_seconds=2.5, best_val_acc=0.4, is_best=is_best,
+        epoch=epoch,
+        epochs=epoch,
+        train_loss=1.0,
+        train_acc=0.5,
+        val_loss=1.2,
+        val_acc=0.4,
+        val_top5=0.7,
+        lr=0.01,
+        epoch_seconds=2.5,
+        best_val_acc=0.4,
+        is_best=is_best,
     )
 
 
@@ -112,8 +120,10 @@ def measured_epoch_seconds(state: TrainState, cfg: TrainConfig, device: torch.de
     return EPOCH_IMAGES * clock["seconds"] / (steps * cfg.batch_size)
 
 
-def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="resnet34", choices=MODEL_NAMES)
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--batch", type=int, default=32, help="batch of the measured training steps")
@@ -126,26 +136,35 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[list[str]] = None) -> list[dict]:
+def main(argv: list[str] | None = None) -> list[dict]:
     """Time logging and checkpointing, print the table, and return its rows."""
     args = parse_args(argv)
     device = resolve_device(args.device)
-    cfg = TrainConfig(dataset="synthetic", model=args.model, width=args.width, batch_size=args.batch,
-                      epochs=args.epochs + args.measure_steps + 2, device=str(device))
+    cfg = TrainConfig(
+        dataset="synthetic",
+        model=args.model,
+        width=args.width,
+        batch_size=args.batch,
+        epochs=args.epochs + args.measure_steps + 2,
+        device=str(device),
+    )
     torch.manual_seed(0)
     state = new_state(cfg, NUM_CLASSES, 1, device, resolve_precision(cfg.amp, device))
     epoch_here = measured_epoch_seconds(state, cfg, device, args.measure_steps)  # also fills Adam's state
     folder = Path(tempfile.mkdtemp(prefix="cifarsweep-overhead-", dir=args.dir))
     try:
-        rows = [dict(item="MLflow on_epoch (log_batch of 7 metrics)", blocking_ms=1000 * time_mlflow(folder, args.epochs))]
+        rows = [
+            dict(item="MLflow on_epoch (log_batch of 7 metrics)", blocking_ms=1000 * time_mlflow(folder, args.epochs))
+        ]
         rows[0]["write_ms"] = rows[0]["blocking_ms"]
         for background in (True, False):
             for best in (False, True):
                 blocking, total, mib = time_checkpoints(state, cfg, folder, background, best, args.epochs)
                 files = "last.pt + best.pt" if best else "last.pt"
                 how = "background writer (trainer)" if background else "written synchronously (before)"
-                rows.append(dict(item=f"checkpoint {files}, {how}", mib=mib, blocking_ms=1000 * blocking,
-                                 write_ms=1000 * total))
+                rows.append(
+                    dict(item=f"checkpoint {files}, {how}", mib=mib, blocking_ms=1000 * blocking, write_ms=1000 * total)
+                )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     for row in rows:
@@ -153,11 +172,21 @@ def main(argv: Optional[list[str]] = None) -> list[dict]:
         row["pct_gpu"] = 100 * row["blocking_ms"] / 1000 / args.gpu_epoch_seconds
     setup = setup_line(device)
     print(f"Recording overhead per epoch, {cfg.model} width {cfg.width}: {setup}")
-    print(f"This device's epoch: {epoch_here:,.1f} s (50,000 images at the rate of {args.measure_steps} measured "
-          f"steps of batch {cfg.batch_size}); stated GPU epoch: {args.gpu_epoch_seconds:.2f} s (not measured here)")
+    print(
+        f"This device's epoch: {epoch_here:,.1f} s (50,000 images at the rate of {args.measure_steps} measured "
+        f"steps of batch {cfg.batch_size}); stated GPU epoch: {args.gpu_epoch_seconds:.2f} s (not measured here)"
+    )
     print(format_table(rows, COLUMNS))
-    write_json(args.json, {"benchmark": "logging_overhead", "setup": setup, "args": vars(args),
-                           "epoch_seconds_here": epoch_here, "rows": rows})
+    write_json(
+        args.json,
+        {
+            "benchmark": "logging_overhead",
+            "setup": setup,
+            "args": vars(args),
+            "epoch_seconds_here": epoch_here,
+            "rows": rows,
+        },
+    )
     return rows
 
 

@@ -55,12 +55,22 @@ def build_store(folder: Path, runs: int, epochs: int) -> str:
     experiment = client.create_experiment(NAME, artifact_location=(folder / "mlruns" / "artifacts" / NAME).as_uri())
     base = TrainConfig(epochs=epochs, dataset="synthetic", width=16)
     now = int(time.time() * 1000) - runs * epochs * 2000
-    parent = client.create_run(experiment, run_name=NAME, start_time=now, tags={
-        "cifarsweep.kind": "sweep", "cifarsweep.sweep": NAME, "cifarsweep.objective": "val_acc",
-        "cifarsweep.direction": "maximize", "cifarsweep.sampler": "grid",
-        "cifarsweep.swept_params": json.dumps(list(GRID)),
-    }).info.run_id
-    client.log_dict(parent, {"name": NAME, "sweep": {"kind": "grid", "params": GRID, "seeds": [0, 1, 2, 3, 4]}}, "spec.json")
+    parent = client.create_run(
+        experiment,
+        run_name=NAME,
+        start_time=now,
+        tags={
+            "cifarsweep.kind": "sweep",
+            "cifarsweep.sweep": NAME,
+            "cifarsweep.objective": "val_acc",
+            "cifarsweep.direction": "maximize",
+            "cifarsweep.sampler": "grid",
+            "cifarsweep.swept_params": json.dumps(list(GRID)),
+        },
+    ).info.run_id
+    client.log_dict(
+        parent, {"name": NAME, "sweep": {"kind": "grid", "params": GRID, "seeds": [0, 1, 2, 3, 4]}}, "spec.json"
+    )
     client.log_batch(parent, params=[Param(k, v) for k, v in base.as_params().items()])
     client.set_terminated(parent)
     cells = list(itertools.product(*GRID.values()))
@@ -80,35 +90,77 @@ def _insert_trials(connection, experiment, parent, base, trials, epochs, start, 
         begin = start + number * epochs * 2000
         end = begin + epochs * 2000
         artifacts = (folder / "mlruns" / "artifacts" / NAME / run_id / "artifacts").as_uri()
-        runs.append((run_id, f"trial-{number:04d}", "LOCAL", "", "", "bench", "FINISHED", begin, end, "", "active", artifacts, experiment))
+        runs.append(
+            (
+                run_id,
+                f"trial-{number:04d}",
+                "LOCAL",
+                "",
+                "",
+                "bench",
+                "FINISHED",
+                begin,
+                end,
+                "",
+                "active",
+                artifacts,
+                experiment,
+            )
+        )
         for key, value in {
-            "mlflow.parentRunId": parent, "mlflow.runName": f"trial-{number:04d}", "cifarsweep.kind": "trial",
-            "cifarsweep.sweep": NAME, "cifarsweep.trial": str(number), "cifarsweep.cell": f"{number:016x}",
-            "cifarsweep.state": "COMPLETE", "cifarsweep.train_images": "50000", "cifarsweep.steps_per_epoch": str(-(-50000 // config.batch_size)),
+            "mlflow.parentRunId": parent,
+            "mlflow.runName": f"trial-{number:04d}",
+            "cifarsweep.kind": "trial",
+            "cifarsweep.sweep": NAME,
+            "cifarsweep.trial": str(number),
+            "cifarsweep.cell": f"{number:016x}",
+            "cifarsweep.state": "COMPLETE",
+            "cifarsweep.train_images": "50000",
+            "cifarsweep.steps_per_epoch": str(-(-50000 // config.batch_size)),
         }.items():
             tags.append((key, value, run_id))
         params.extend((key, value, run_id) for key, value in config.as_params().items())
-        quality = 0.6 + 0.1 * np.log10(values["lr"] / 1e-3) / 2 - 3 * values["weight_decay"] + (0.02 if values["grad_clip"] else 0)
+        quality = (
+            0.6
+            + 0.1 * np.log10(values["lr"] / 1e-3) / 2
+            - 3 * values["weight_decay"]
+            + (0.02 if values["grad_clip"] else 0)
+        )
         curve = quality * (1 - np.exp(-np.arange(1, epochs + 1) / (epochs / 5))) + rng.normal(0, 0.005, epochs)
         series = {
-            "val_acc": curve, "train_acc": curve + 0.05, "val_top5": np.minimum(1, curve + 0.2),
-            "val_loss": 2.5 - 2 * curve, "train_loss": 2.4 - 2 * curve, "lr": np.full(epochs, values["lr"]),
+            "val_acc": curve,
+            "train_acc": curve + 0.05,
+            "val_top5": np.minimum(1, curve + 0.2),
+            "val_loss": 2.5 - 2 * curve,
+            "train_loss": 2.4 - 2 * curve,
+            "lr": np.full(epochs, values["lr"]),
             "epoch_seconds": np.full(epochs, 1.8),
         }
         for key, array in series.items():
             metrics.extend((key, float(v), begin + 2000 * (e + 1), run_id, e + 1, 0) for e, v in enumerate(array))
             latest.append((key, float(array[-1]), begin + 2000 * epochs, epochs, 0, run_id))
-        for key, value in {"best_val_acc": float(curve.max()), "val_f1_macro": float(curve[-1]),
-                           "clean_train_acc": float(curve[-1] + 0.1), "gen_gap": 0.1}.items():
+        for key, value in {
+            "best_val_acc": float(curve.max()),
+            "val_f1_macro": float(curve[-1]),
+            "clean_train_acc": float(curve[-1] + 0.1),
+            "gen_gap": 0.1,
+        }.items():
             metrics.append((key, value, end, run_id, epochs, 0))
             latest.append((key, value, end, epochs, 0, run_id))
-    connection.executemany("INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, "
-                           "start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id) "
-                           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", runs)
+    connection.executemany(
+        "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, "
+        "start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        runs,
+    )
     connection.executemany("INSERT INTO tags (key, value, run_uuid) VALUES (?,?,?)", tags)
     connection.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?,?,?)", params)
-    connection.executemany("INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?,?,?,?,?,?)", metrics)
-    connection.executemany("INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) VALUES (?,?,?,?,?,?)", latest)
+    connection.executemany(
+        "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?,?,?,?,?,?)", metrics
+    )
+    connection.executemany(
+        "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) VALUES (?,?,?,?,?,?)", latest
+    )
 
 
 def time_cli(folder: Path, args: list[str], repeats: int) -> tuple[float, float]:
@@ -116,7 +168,9 @@ def time_cli(folder: Path, args: list[str], repeats: int) -> tuple[float, float]
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "cifarsweep", "report", *args], cwd=folder, capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "cifarsweep", "report", *args], cwd=folder, capture_output=True, text=True
+        )
         times.append(time.perf_counter() - start)
         if result.returncode != 0:
             raise SystemExit(f"report {' '.join(args)} failed: {result.stderr.strip()}")
@@ -129,7 +183,10 @@ def time_per_run_history(uri: str, sample: int, total: int) -> float:
 
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(NAME).experiment_id
-    ids = [r.info.run_id for r in client.search_runs([experiment], max_results=sample, filter_string="tags.`cifarsweep.kind` = 'trial'")]
+    ids = [
+        r.info.run_id
+        for r in client.search_runs([experiment], max_results=sample, filter_string="tags.`cifarsweep.kind` = 'trial'")
+    ]
     start = time.perf_counter()
     for run_id in ids:
         for key in ("val_acc", "val_loss"):
@@ -163,12 +220,19 @@ def main() -> None:
         warm = time.perf_counter() - start
         rows = [
             ("build the store (MLflow schema + direct inserts)", built, built),
-            (f"load_sweep, every metric: {len(data.trials)} trials, {len(data.metrics):,} rows (in process)", loaded, loaded),
+            (
+                f"load_sweep, every metric: {len(data.trials)} trials, {len(data.metrics):,} rows (in process)",
+                loaded,
+                loaded,
+            ),
             ("write_report, every figure (in process, imports done)", warm, warm),
         ]
         for label, cli_args in (
             ("cifarsweep report (every figure, lr schedules included)", []),
-            ("cifarsweep report --heatmap batch_size weight_decay --facet grad_clip", ["--heatmap", "batch_size", "weight_decay", "--facet", "grad_clip"]),
+            (
+                "cifarsweep report --heatmap batch_size weight_decay --facet grad_clip",
+                ["--heatmap", "batch_size", "weight_decay", "--facet", "grad_clip"],
+            ),
             ("cifarsweep report --curves weight_decay --x time", ["--curves", "weight_decay", "--x", "time"]),
             ("cifarsweep report --curves lr (with the lr-schedule panel)", ["--curves", "lr"]),
         ):

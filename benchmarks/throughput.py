@@ -28,7 +28,6 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -108,8 +107,14 @@ class NotebookPipeline:
         self.setup = setup
         self.state, self.forward = _model(setup)
         self.loader = notebook_loader(
-            setup.images, setup.labels, setup.cfg.batch_size, setup.workers, MEAN, STD,
-            pin_memory=setup.device.type == "cuda", seed=setup.cfg.seed,
+            setup.images,
+            setup.labels,
+            setup.cfg.batch_size,
+            setup.workers,
+            MEAN,
+            STD,
+            pin_memory=setup.device.type == "cuda",
+            seed=setup.cfg.seed,
         )
 
     def warm_up(self) -> None:
@@ -130,14 +135,29 @@ class CifarsweepPipeline:
         state, forward = _model(setup)
         classes = [str(index) for index in range(NUM_CLASSES)]
         data = ImageData(setup.images, setup.labels, setup.images[:1], setup.labels[:1], classes, MEAN, STD)
-        self.run = TrainingRun(setup.cfg, state, forward, data.to(setup.device), AugmentSettings.from_config(setup.cfg),
-                               setup.precision, setup.device)
+        self.run = TrainingRun(
+            setup.cfg,
+            state,
+            forward,
+            data.to(setup.device),
+            AugmentSettings.from_config(setup.cfg),
+            setup.precision,
+            setup.device,
+        )
 
     def _batches(self, seed: int):
         run = self.run
         generator = torch.Generator(device=run.device).manual_seed(seed)
-        return train_batches(run.data.train_images, run.data.train_labels, run.cfg.batch_size, run.augment,
-                             MEAN, STD, generator, run.cfg.channels_last)
+        return train_batches(
+            run.data.train_images,
+            run.data.train_labels,
+            run.cfg.batch_size,
+            run.augment,
+            MEAN,
+            STD,
+            generator,
+            run.cfg.channels_last,
+        )
 
     def _train(self, batches, count: int) -> None:
         run = self.run
@@ -208,8 +228,10 @@ COLUMNS = [
 ]
 
 
-def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="resnet18", choices=MODEL_NAMES)
     parser.add_argument("--width", type=int, help="first-stage channels (default: 64 on a GPU, 16 on a CPU)")
     parser.add_argument("--batch", type=int, help="batch size (default: 512 on a GPU, 128 on a CPU)")
@@ -234,16 +256,30 @@ def build_setup(args: argparse.Namespace) -> Setup:
     warmup = args.warmup if args.warmup is not None else (15 if gpu else 2)
     batch = args.batch or (512 if gpu else 128)
     cfg = TrainConfig(
-        dataset="synthetic", model=args.model, width=args.width or (64 if gpu else 16), batch_size=batch,
+        dataset="synthetic",
+        model=args.model,
+        width=args.width or (64 if gpu else 16),
+        batch_size=batch,
         epochs=args.repeats + 2,  # the schedule outlasts warm-up, the sync check and the timed epochs
-        amp=args.amp, channels_last=args.channels_last, compile=args.compile, device=str(device),
+        amp=args.amp,
+        channels_last=args.channels_last,
+        compile=args.compile,
+        device=str(device),
     )
     count = steps * batch
-    return Setup(cfg, device, resolve_precision(args.amp, device), random_images(count, seed=3),
-                 random_labels(count, 100, seed=3), steps, min(warmup, steps), args.workers)
+    return Setup(
+        cfg,
+        device,
+        resolve_precision(args.amp, device),
+        random_images(count, seed=3),
+        random_labels(count, 100, seed=3),
+        steps,
+        min(warmup, steps),
+        args.workers,
+    )
 
 
-def main(argv: Optional[list[str]] = None) -> list[dict]:
+def main(argv: list[str] | None = None) -> list[dict]:
     """Time each pipeline, print the table, and return its rows."""
     args = parse_args(argv)
     setup = build_setup(args)
@@ -253,24 +289,37 @@ def main(argv: Optional[list[str]] = None) -> list[dict]:
     rows = []
     for name, result in time_pipelines(setup, names, args.repeats, args.check_syncs).items():
         rate = setup.steps * setup.cfg.batch_size / result["seconds"]
-        rows.append(dict(
-            pipeline=name, model=f"{setup.cfg.model} w{setup.cfg.width}", batch=setup.cfg.batch_size,
-            precision=setup.precision.name, channels_last=setup.cfg.channels_last, compile=setup.cfg.compile,
-            images_per_s=rate, seconds=result["seconds"], peak_mib=result["peak_mib"], tflops=rate * flops / 1e12,
-            step_syncs=result.get("step_syncs"),
-        ))
+        rows.append(
+            dict(
+                pipeline=name,
+                model=f"{setup.cfg.model} w{setup.cfg.width}",
+                batch=setup.cfg.batch_size,
+                precision=setup.precision.name,
+                channels_last=setup.cfg.channels_last,
+                compile=setup.cfg.compile,
+                images_per_s=rate,
+                seconds=result["seconds"],
+                peak_mib=result["peak_mib"],
+                tflops=rate * flops / 1e12,
+                step_syncs=result.get("step_syncs"),
+            )
+        )
     rates = {row["pipeline"]: row["images_per_s"] for row in rows}
     for row in rows:
         row["ratio"] = row["images_per_s"] / rates["notebook"] if "notebook" in rates else None
     setup_text = setup_line(setup.device)
-    print(f"Training throughput, fastest of {args.repeats} epochs of {setup.steps} steps after {setup.warmup} warm-up, "
-          f"{args.workers} DataLoader workers, {memory_label(setup.device)}: {setup_text}")
+    print(
+        f"Training throughput, fastest of {args.repeats} epochs of {setup.steps} steps after {setup.warmup} warm-up, "
+        f"{args.workers} DataLoader workers, {memory_label(setup.device)}: {setup_text}"
+    )
     print(format_table(rows, COLUMNS))
     for row in rows:
         if row["step_syncs"] is not None:
             print(f"host-device syncs inside the trainer's train_step: {row['step_syncs']}")
-    write_json(args.json, {"benchmark": "throughput", "setup": setup_text, "args": vars(args),
-                           "flops_per_image": flops, "rows": rows})
+    write_json(
+        args.json,
+        {"benchmark": "throughput", "setup": setup_text, "args": vars(args), "flops_per_image": flops, "rows": rows},
+    )
     return rows
 
 

@@ -12,7 +12,7 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -35,13 +35,11 @@ class TrainConfig(BaseModel):
 
     # data
     dataset: Dataset = Field("cifar100", description="cifar100, cifar10, imagefolder or synthetic")
-    data_dir: Optional[str] = Field(
-        None, description="where data sets live; unset means $CIFARSWEEP_DATA or ./data"
-    )
-    train_subset: Optional[int] = Field(
+    data_dir: str | None = Field(None, description="where data sets live; unset means $CIFARSWEEP_DATA or ./data")
+    train_subset: int | None = Field(
         None, gt=0, description="train on a deterministic, class-balanced subset of this many images"
     )
-    val_subset: Optional[int] = Field(
+    val_subset: int | None = Field(
         None, gt=0, description="validate on a deterministic, class-balanced subset of this many images"
     )
     synthetic_classes: int = Field(10, ge=2, le=1000, description="number of classes of the synthetic set")
@@ -60,10 +58,10 @@ class TrainConfig(BaseModel):
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum / RMSprop momentum")
     nesterov: bool = Field(False, description="Nesterov momentum for SGD")
     weight_decay: float = Field(1e-4, ge=0, description="weight decay (L2 for sgd/adam/rmsprop, decoupled for adamw)")
-    grad_clip: Optional[float] = Field(
+    grad_clip: float | None = Field(
         0.1, gt=0, description="clip gradients by value to [-v, v] after unscaling; null = off"
     )
-    grad_clip_norm: Optional[float] = Field(
+    grad_clip_norm: float | None = Field(
         None, gt=0, description="clip the gradients' global L2 norm after unscaling; null = off"
     )
     scheduler: SchedulerName = Field(
@@ -79,7 +77,9 @@ class TrainConfig(BaseModel):
     min_lr_ratio: float = Field(0.0, ge=0, lt=1, description="cosine schedules end at lr * min_lr_ratio")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="label smoothing of the training loss")
     mixup_alpha: float = Field(0.0, ge=0, description="MixUp Beta(a, a) parameter; 0 = off")
-    cutmix_alpha: float = Field(0.0, ge=0, description="CutMix Beta(a, a) parameter; 0 = off (both on: one per batch, 50/50)")
+    cutmix_alpha: float = Field(
+        0.0, ge=0, description="CutMix Beta(a, a) parameter; 0 = off (both on: one per batch, 50/50)"
+    )
     # augmentation
     random_crop: bool = Field(True, description="random crop after zero padding")
     crop_padding: int = Field(4, ge=0, le=64, description="padding of the random crop (pixels)")
@@ -105,7 +105,7 @@ class TrainConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _check_schedule(self) -> "TrainConfig":
+    def _check_schedule(self) -> TrainConfig:
         if self.warmup_epochs >= self.epochs:
             raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be less than epochs ({self.epochs})")
         return self

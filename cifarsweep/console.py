@@ -7,7 +7,8 @@ import sys
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from cifarsweep.train.results import EpochReport, Progress as TrainProgress
+from cifarsweep.train.results import EpochReport
+from cifarsweep.train.results import Progress as TrainProgress
 
 console = Console(stderr=False, highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -58,7 +59,9 @@ class TrainProgressBar(TrainProgress):
 
     def evaluating(self, epoch: int) -> None:
         if self._bar is not None:
-            self._bar.update(self._task, completed=self._completed(epoch, self._steps), status=f"epoch {epoch}: evaluating")
+            self._bar.update(
+                self._task, completed=self._completed(epoch, self._steps), status=f"epoch {epoch}: evaluating"
+            )
 
     def epoch(self, report: EpochReport) -> None:
         line = (

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from cifarsweep.tracking.store import mask_password
+from cifarsweep.stores.urls import mask_password
 
 PACKAGES = ("cifarsweep", "torch", "torchvision", "numpy", "optuna", "mlflow", "pandas", "scikit-learn", "pydantic")
 

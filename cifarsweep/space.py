@@ -49,7 +49,7 @@ class Cell:
         }
 
     @classmethod
-    def from_attrs(cls, attrs: dict[str, Any]) -> "Cell":
+    def from_attrs(cls, attrs: dict[str, Any]) -> Cell:
         return cls(dict(attrs["params"]), int(attrs["seed"]), attrs.get("variant"), dict(attrs.get("overrides") or {}))
 
 
@@ -96,7 +96,9 @@ def suggest_params(trial, spec: SweepSpec) -> dict[str, Any]:
         if isinstance(dimension, ChoiceParam):
             params[name] = trial.suggest_categorical(name, dimension.choices)
         elif isinstance(dimension, RangeParam) and dimension.is_int:
-            params[name] = trial.suggest_int(name, dimension.low, dimension.high, step=dimension.step or 1, log=dimension.log)
+            params[name] = trial.suggest_int(
+                name, dimension.low, dimension.high, step=dimension.step or 1, log=dimension.log
+            )
         else:
             params[name] = trial.suggest_float(
                 name, float(dimension.low), float(dimension.high), step=dimension.step, log=dimension.log
@@ -114,5 +116,7 @@ def describe_space(spec: SweepSpec) -> list[tuple[str, str]]:
             scale = "log-uniform" if dimension.log else "uniform"
             kind = "int" if dimension.is_int else "float"
             step = f", step {dimension.step}" if dimension.step else ""
-            rows.append((name, f"{kind} {scale} in [{format_value(dimension.low)}, {format_value(dimension.high)}]{step}"))
+            rows.append(
+                (name, f"{kind} {scale} in [{format_value(dimension.low)}, {format_value(dimension.high)}]{step}")
+            )
     return rows

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -28,7 +28,7 @@ OBJECTIVE_METRICS = tuple(m for m in EPOCH_METRICS if m not in ("lr", "epoch_sec
 PER_EPOCH_OBJECTIVES = tuple(m for m in OBJECTIVE_METRICS if m in EPOCH_METRICS)
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 
-GridValue = Union[bool, int, float, str, None]
+GridValue = bool | int | float | str | None
 
 
 class _Strict(BaseModel):
@@ -38,13 +38,13 @@ class _Strict(BaseModel):
 class RangeParam(_Strict):
     """A numeric search range: ``{low, high, log, step}``. Integers stay integers."""
 
-    low: Union[int, float]
-    high: Union[int, float]
+    low: int | float
+    high: int | float
     log: bool = False
-    step: Optional[Union[int, float]] = None
+    step: int | float | None = None
 
     @model_validator(mode="after")
-    def _check(self) -> "RangeParam":
+    def _check(self) -> RangeParam:
         if self.low > self.high:
             raise ValueError(f"low ({self.low}) is greater than high ({self.high})")
         if self.log and self.low <= 0:
@@ -84,16 +84,16 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-SearchParam = Union[RangeParam, ChoiceParam]
+SearchParam = RangeParam | ChoiceParam
 
 
 class SweepSection(_Strict):
     kind: SweepKind = "grid"
-    params: dict[str, Union[list[GridValue], RangeParam, ChoiceParam]] = Field(default_factory=dict)
-    variants: Optional[dict[str, dict[str, Any]]] = None
-    seeds: Optional[list[int]] = None
-    n_trials: Optional[int] = Field(None, gt=0)
-    seed: Optional[int] = None
+    params: dict[str, list[GridValue] | RangeParam | ChoiceParam] = Field(default_factory=dict)
+    variants: dict[str, dict[str, Any]] | None = None
+    seeds: list[int] | None = None
+    n_trials: int | None = Field(None, gt=0)
+    seed: int | None = None
     max_retries: int = Field(2, ge=0, description="times a killed or lost trial is retried")
     heartbeat_interval: int = Field(10, gt=0, description="seconds between a running trial's heartbeats")
     grace_period: int = Field(60, gt=0, description="seconds without a heartbeat before a trial counts as lost")
@@ -101,7 +101,7 @@ class SweepSection(_Strict):
 
 class Objective(_Strict):
     metric: str = "val_acc"
-    direction: Optional[Literal["maximize", "minimize"]] = None
+    direction: Literal["maximize", "minimize"] | None = None
 
     @field_validator("metric")
     @classmethod
@@ -244,7 +244,9 @@ def _check_consistency(spec: SweepSpec, doc: YamlDocument) -> None:
     sweep = spec.sweep
     if spec.is_grid:
         if sweep.n_trials is not None:
-            raise _fail(doc, ("sweep", "n_trials"), "n_trials is for random, tpe, cmaes and qmc; a grid runs every cell")
+            raise _fail(
+                doc, ("sweep", "n_trials"), "n_trials is for random, tpe, cmaes and qmc; a grid runs every cell"
+            )
     else:
         if sweep.n_trials is None:
             raise _fail(doc, ("sweep", "n_trials"), f"kind {sweep.kind} needs n_trials")
@@ -263,7 +265,8 @@ def _check_consistency(spec: SweepSpec, doc: YamlDocument) -> None:
             raise _fail(doc, ("sweep", "seeds"), "seeds repeat a value")
     if spec.pruner.kind != "none" and spec.objective.metric not in PER_EPOCH_OBJECTIVES:
         raise _fail(
-            doc, ("pruner", "kind"),
+            doc,
+            ("pruner", "kind"),
             f"pruning needs a metric reported every epoch ({', '.join(PER_EPOCH_OBJECTIVES)}), not {spec.objective.metric}",
         )
 
@@ -290,7 +293,7 @@ def parse_spec(doc: YamlDocument) -> SweepSpec:
     return spec
 
 
-def load_spec(path: str | Path, overrides: Optional[list[str]] = None) -> SweepSpec:
+def load_spec(path: str | Path, overrides: list[str] | None = None) -> SweepSpec:
     """Read, override (``--set base.epochs=5``) and validate a spec file."""
     doc = read_yaml(path)
     doc.data = apply_overrides(doc.data, overrides or [])

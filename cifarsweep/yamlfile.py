@@ -38,7 +38,7 @@ _Loader.add_implicit_resolver(
 
 def load_yaml_text(text: str) -> Any:
     """Parse YAML text with the safe loader (no Python objects can be built)."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    return yaml.load(text, Loader=_Loader)
 
 
 @dataclass

@@ -14,16 +14,7 @@ from pathlib import Path
 
 import pytest
 
-TINY = {
-    "dataset": "synthetic",
-    "train_subset": 200,
-    "val_subset": 100,
-    "model": "resnet18",
-    "width": 8,
-    "epochs": 2,
-    "batch_size": 50,
-    "device": "cpu",
-}
+from tests.support import TINY
 
 
 @pytest.fixture
@@ -65,11 +56,6 @@ def empty_workdir(tmp_path, monkeypatch) -> Path:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("CIFARSWEEP_STORAGE", raising=False)
     return tmp_path
-
-
-def files_under(path: Path) -> dict[str, float]:
-    """Every file below ``path`` with its modification time, to show that nothing changed."""
-    return {str(p.relative_to(path)): p.stat().st_mtime for p in path.rglob("*") if p.is_file()}
 
 
 os.environ.setdefault("MPLBACKEND", "Agg")

@@ -7,12 +7,26 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root holds benchmarks/
 
-from benchmarks import augment, logging_overhead, throughput  # noqa: E402
+from benchmarks import augment, logging_overhead, throughput
 
 
 def test_augment_benchmark_prints_every_pipeline(capsys):
-    rows = augment.main(["--devices", "cpu", "--images", "128", "--tv-images", "32", "--batch", "16",
-                         "--workers", "1", "--repeats", "1"])
+    rows = augment.main(
+        [
+            "--devices",
+            "cpu",
+            "--images",
+            "128",
+            "--tv-images",
+            "32",
+            "--batch",
+            "16",
+            "--workers",
+            "1",
+            "--repeats",
+            "1",
+        ]
+    )
     names = [row["pipeline"] for row in rows]
     assert "cifarsweep batched" in names and "torchvision per-sample, 1 workers" in names
     assert any("MixUp/CutMix" in name for name in names)
@@ -21,8 +35,26 @@ def test_augment_benchmark_prints_every_pipeline(capsys):
 
 
 def test_throughput_benchmark_runs_both_pipelines(capsys):
-    rows = throughput.main(["--device", "cpu", "--model", "resnet18", "--width", "4", "--batch", "8",
-                            "--steps", "2", "--warmup", "1", "--repeats", "1", "--workers", "0"])
+    rows = throughput.main(
+        [
+            "--device",
+            "cpu",
+            "--model",
+            "resnet18",
+            "--width",
+            "4",
+            "--batch",
+            "8",
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--repeats",
+            "1",
+            "--workers",
+            "0",
+        ]
+    )
     by_name = {row["pipeline"]: row for row in rows}
     assert set(by_name) == {"notebook", "cifarsweep"}
     assert by_name["notebook"]["ratio"] == pytest.approx(1.0)
@@ -31,8 +63,24 @@ def test_throughput_benchmark_runs_both_pipelines(capsys):
 
 
 def test_logging_overhead_benchmark_times_logging_and_checkpoints(tmp_path, capsys):
-    rows = logging_overhead.main(["--device", "cpu", "--model", "resnet18", "--width", "4", "--batch", "4",
-                                  "--measure-steps", "1", "--epochs", "2", "--dir", str(tmp_path)])
+    rows = logging_overhead.main(
+        [
+            "--device",
+            "cpu",
+            "--model",
+            "resnet18",
+            "--width",
+            "4",
+            "--batch",
+            "4",
+            "--measure-steps",
+            "1",
+            "--epochs",
+            "2",
+            "--dir",
+            str(tmp_path),
+        ]
+    )
     items = [row["item"] for row in rows]
     assert items[0].startswith("MLflow") and sum("checkpoint" in item for item in items) == 4
     assert all(row["blocking_ms"] > 0 and row["pct_gpu"] > 0 for row in rows)

@@ -17,7 +17,13 @@ def test_every_contract_field_exists():
 def test_defaults_reproduce_the_notebook():
     cfg = TrainConfig()
     assert (cfg.model, cfg.width, cfg.batch_size, cfg.epochs) == ("resnet34", 64, 400, 120)
-    assert (cfg.optimizer, cfg.scheduler, cfg.lr, cfg.weight_decay, cfg.grad_clip) == ("adam", "onecycle", 0.01, 1e-4, 0.1)
+    assert (cfg.optimizer, cfg.scheduler, cfg.lr, cfg.weight_decay, cfg.grad_clip) == (
+        "adam",
+        "onecycle",
+        0.01,
+        1e-4,
+        0.1,
+    )
     assert cfg.random_crop and cfg.crop_padding == 4 and cfg.hflip and cfg.color_jitter
     assert (cfg.jitter_brightness, cfg.jitter_contrast, cfg.jitter_saturation, cfg.jitter_hue) == (0.1, 0.1, 0.1, 0.02)
     assert cfg.mixup_alpha == cfg.cutmix_alpha == cfg.label_smoothing == 0

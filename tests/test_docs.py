@@ -6,7 +6,7 @@ import typer.main
 
 from cifarsweep.cli import app
 from cifarsweep.config import TRAIN_FIELDS
-from helpers import invoke
+from tests.support.cli import invoke
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
@@ -29,7 +29,18 @@ def test_every_command_has_help_and_is_in_the_readme():
 
 
 def test_contract_commands_exist():
-    expected = {"run", "worker", "train", "status", "report", "ui", "landscape", "filters", "conv-geometry", "reconcile"}
+    expected = {
+        "run",
+        "worker",
+        "train",
+        "status",
+        "report",
+        "ui",
+        "landscape",
+        "filters",
+        "conv-geometry",
+        "reconcile",
+    }
     assert expected <= set(commands())
 
 

@@ -42,7 +42,9 @@ def test_step_drops_at_epoch_boundaries():
 
 
 def test_warm_restarts_restart():
-    rates = schedule(scheduler="cosine_warm_restarts", lr=0.1, epochs=6, restart_epochs=2, restart_mult=2, optimizer="sgd")
+    rates = schedule(
+        scheduler="cosine_warm_restarts", lr=0.1, epochs=6, restart_epochs=2, restart_mult=2, optimizer="sgd"
+    )
     assert rates[0] == pytest.approx(0.1) and rates[20] == pytest.approx(0.1)  # restart after 2 epochs
     assert rates[10] == pytest.approx(0.05)  # half-way down the first cycle
     assert rates[20 + 20] == pytest.approx(0.05)  # the second cycle is twice as long
@@ -52,7 +54,15 @@ def test_constant():
     assert set(schedule(scheduler="constant", lr=0.03, epochs=2, optimizer="sgd")) == {0.03}
 
 
-@pytest.mark.parametrize("name, cls", [("sgd", torch.optim.SGD), ("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW), ("rmsprop", torch.optim.RMSprop)])
+@pytest.mark.parametrize(
+    "name, cls",
+    [
+        ("sgd", torch.optim.SGD),
+        ("adam", torch.optim.Adam),
+        ("adamw", torch.optim.AdamW),
+        ("rmsprop", torch.optim.RMSprop),
+    ],
+)
 def test_optimizers(name, cls):
     cfg = TrainConfig(optimizer=name, lr=0.05, weight_decay=5e-4, nesterov=True)
     optimizer = build_optimizer(cfg, [torch.nn.Parameter(torch.zeros(1))])

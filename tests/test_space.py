@@ -7,9 +7,9 @@ import pytest
 
 from cifarsweep.space import Cell, cell_key, format_value, grid_cells, suggest_params, trial_config
 from cifarsweep.spec import load_spec
-from cifarsweep.study import build_sampler
-from helpers import invoke
-from sweep_helpers import write_spec
+from cifarsweep.sweep.study import build_sampler
+from tests.support.cli import invoke
+from tests.support.sweeps import write_spec
 
 SWEEPS = sorted((Path(__file__).parent.parent / "sweeps").glob("*.yaml"))
 
@@ -25,9 +25,17 @@ def test_grid_cells_are_cells_times_seeds_with_stable_distinct_keys(tmp_path):
 
 
 def test_variants_multiply_the_grid_and_override_the_base(tmp_path):
-    spec = load_spec(write_spec(tmp_path, base={"mixup_alpha": 0.2}, sweep={
-        "kind": "grid", "params": {"lr": [0.1, 0.01]}, "variants": {"full": {}, "no_mixup": {"mixup_alpha": 0.0}},
-    }))
+    spec = load_spec(
+        write_spec(
+            tmp_path,
+            base={"mixup_alpha": 0.2},
+            sweep={
+                "kind": "grid",
+                "params": {"lr": [0.1, 0.01]},
+                "variants": {"full": {}, "no_mixup": {"mixup_alpha": 0.0}},
+            },
+        )
+    )
     cells = grid_cells(spec)
     assert len(cells) == 4
     no_mixup = next(c for c in cells if c.variant == "no_mixup" and c.params["lr"] == 0.1)
@@ -38,15 +46,28 @@ def test_variants_multiply_the_grid_and_override_the_base(tmp_path):
 
 def test_format_value():
     assert [format_value(v) for v in (1e-4, 5e-4, 0.01, None, True, 128, 2.5e-4)] == [
-        "1e-04", "5e-04", "0.01", "null", "true", "128", "2.500e-04"
+        "1e-04",
+        "5e-04",
+        "0.01",
+        "null",
+        "true",
+        "128",
+        "2.500e-04",
     ]
 
 
 def test_seeded_sampler_is_reproducible(tmp_path):
-    spec = load_spec(write_spec(tmp_path, sweep={
-        "kind": "tpe", "n_trials": 5, "seed": 3,
-        "params": {"lr": {"low": 1e-4, "high": 1e-1, "log": True}, "optimizer": {"choices": ["sgd", "adam"]}},
-    }))
+    spec = load_spec(
+        write_spec(
+            tmp_path,
+            sweep={
+                "kind": "tpe",
+                "n_trials": 5,
+                "seed": 3,
+                "params": {"lr": {"low": 1e-4, "high": 1e-1, "log": True}, "optimizer": {"choices": ["sgd", "adam"]}},
+            },
+        )
+    )
 
     def draws():
         study = optuna.create_study(sampler=build_sampler(spec))

@@ -1,13 +1,11 @@
 """Spec validation: every mistake is one line naming the key (and the line), exit 2, nothing written."""
 
-import textwrap
-
 import pytest
 
 from cifarsweep.errors import UserError
 from cifarsweep.spec import load_spec
-from conftest import files_under
-from helpers import invoke
+from tests.support import files_under
+from tests.support.cli import invoke
 
 GOOD = """\
 name: good
@@ -46,7 +44,10 @@ MALFORMED = [
     ("name: x\nsweep: {kind: tpe, params: {lr: {low: 0.001, high: 0.1}}}\n", "sweep.n_trials"),
     ("name: x\nsweep: {kind: tpe, n_trials: 5, params: {lr: [0.1, 0.01]}}\n", "sweep.params.lr"),
     ("name: x\nsweep: {kind: grid, n_trials: 5, params: {lr: [0.1]}}\n", "sweep.n_trials"),
-    ("name: x\nsweep: {kind: tpe, n_trials: 5, params: {optimizer: {choices: [sgd, lion]}}}\n", "sweep.params.optimizer.choices.1"),
+    (
+        "name: x\nsweep: {kind: tpe, n_trials: 5, params: {optimizer: {choices: [sgd, lion]}}}\n",
+        "sweep.params.optimizer.choices.1",
+    ),
     ("name: x\nobjective: {metric: accuracy}\n", "objective.metric"),
     ("name: x\nobjective: {metric: val_acc, direction: up}\n", "objective.direction"),
     ("name: x\npruner: {kind: sometimes}\n", "pruner.kind"),

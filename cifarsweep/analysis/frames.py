@@ -10,7 +10,7 @@ labels (``1e-4``, ``None``) so that a missing value and a null value stay apart.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,10 +23,17 @@ MAX_LEVELS = 12  # more distinct numeric values than this on an axis are binned
 BINS = 6
 
 _LABELS = {
-    "val_acc": "validation accuracy", "train_acc": "training accuracy (augmented)", "val_top5": "validation top-5 accuracy",
-    "best_val_acc": "best validation accuracy", "clean_train_acc": "clean training accuracy",
-    "val_f1_macro": "validation macro F1", "gen_gap": "generalisation gap", "val_loss": "validation loss",
-    "train_loss": "training loss", "lr": "learning rate", "epoch_seconds": "epoch time",
+    "val_acc": "validation accuracy",
+    "train_acc": "training accuracy (augmented)",
+    "val_top5": "validation top-5 accuracy",
+    "best_val_acc": "best validation accuracy",
+    "clean_train_acc": "clean training accuracy",
+    "val_f1_macro": "validation macro F1",
+    "gen_gap": "generalisation gap",
+    "val_loss": "validation loss",
+    "train_loss": "training loss",
+    "lr": "learning rate",
+    "epoch_seconds": "epoch time",
 }
 
 
@@ -138,7 +145,7 @@ def half_width(std, n) -> np.ndarray:
         return t_quantile(n - 1) * np.asarray(std, dtype=float) / np.sqrt(n)
 
 
-def finished(trials: pd.DataFrame, metric: Optional[str] = None) -> pd.DataFrame:
+def finished(trials: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
     """Trials that completed (and have ``metric``, when given)."""
     done = trials[trials["state"] == COMPLETE]
     if metric is not None:
@@ -159,7 +166,9 @@ def _label_frame(done: pd.DataFrame, names: Sequence[str], everything: pd.DataFr
     frame = pd.DataFrame(index=done.index)
     for name in names:
         full = labels(everything[P + name], levels.get(name, ()))
-        frame[name] = pd.Categorical(pd.Series(full, index=everything.index).loc[done.index], categories=full.categories, ordered=True)
+        frame[name] = pd.Categorical(
+            pd.Series(full, index=everything.index).loc[done.index], categories=full.categories, ordered=True
+        )
     return frame
 
 
@@ -169,11 +178,11 @@ def cell_table(
     metric: str,
     x: str,
     y: str,
-    facet: Optional[str] = None,
+    facet: str | None = None,
     swept: Sequence[str] = (),
     agg: str = "mean",
     direction: str = "maximize",
-    levels: Optional[dict] = None,
+    levels: dict | None = None,
 ) -> pd.DataFrame:
     """The metric per (facet, y, x) cell: mean over seeds, std, n, 95% CI half-width, annotation.
 
@@ -200,7 +209,9 @@ def cell_table(
     table["n"] = table["n"].fillna(0).astype(int)
     table["cells"] = table["cells"].fillna(0).astype(int)
     places = decimals(metric)
-    table["annotation"] = [_annotation(m, h, n, places) for m, h, n in zip(table["mean"], table["half_width"], table["n"])]
+    table["annotation"] = [
+        _annotation(m, h, n, places) for m, h, n in zip(table["mean"], table["half_width"], table["n"])
+    ]
     table["metric"] = metric
     table["unit"] = unit
     return table[keys + ["mean", "std", "n", "half_width", "cells", "best_of", "annotation", "metric", "unit"]]
@@ -213,7 +224,12 @@ def _pooled_cells(cells: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         inv_n=1.0 / cells["count"],
     )
     grouped = cells.groupby(keys, observed=True).agg(
-        mean=("mean", "mean"), n=("count", "sum"), cells=("mean", "size"), dof=("dof", "sum"), ss=("ss", "sum"), inv_n=("inv_n", "sum")
+        mean=("mean", "mean"),
+        n=("count", "sum"),
+        cells=("mean", "size"),
+        dof=("dof", "sum"),
+        ss=("ss", "sum"),
+        inv_n=("inv_n", "sum"),
     )
     with np.errstate(invalid="ignore", divide="ignore"):
         pooled = np.sqrt(grouped["ss"] / grouped["dof"].where(grouped["dof"] > 0))
@@ -252,7 +268,11 @@ def best_cell_runs(
     keyed = _label_frame(done, [param] + others, everything, {})
     keyed["value"] = done[M + objective]
     means = keyed.groupby([param] + others, observed=True)["value"].mean().reset_index()
-    best = means.sort_values("value", ascending=direction == "minimize", kind="stable").groupby(param, observed=True).head(1)
+    best = (
+        means.sort_values("value", ascending=direction == "minimize", kind="stable")
+        .groupby(param, observed=True)
+        .head(1)
+    )
     chosen = set(best[[param] + others].astype(str).itertuples(index=False, name=None))
     mask = [tuple(row) in chosen for row in keyed[[param] + others].astype(str).itertuples(index=False, name=None)]
     return done[np.asarray(mask, dtype=bool)]
@@ -291,16 +311,20 @@ def curve_table(
     rows = rows[keep]
     scale = rows["metric"].map({m: metric_unit(m)[0] for m in metrics}).astype(float)
     stamps = rows["timestamp"].dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
-    rows = pd.DataFrame({
-        param: pd.Categorical.from_codes(level_of[keep], categories=keyed[param].cat.categories, ordered=True),
-        "metric": rows["metric"].astype(str).to_numpy(),
-        "step": rows["step"].to_numpy(),
-        "value": (rows["value"] * scale).to_numpy(),
-        "elapsed_s": (stamps - start_of[keep]) / np.timedelta64(1, "s"),
-    })
-    table = rows.groupby([param, "metric", "step"], observed=True).agg(
-        mean=("value", "mean"), std=("value", "std"), n=("value", "count"), elapsed_s=("elapsed_s", "mean")
-    ).reset_index()
+    rows = pd.DataFrame(
+        {
+            param: pd.Categorical.from_codes(level_of[keep], categories=keyed[param].cat.categories, ordered=True),
+            "metric": rows["metric"].astype(str).to_numpy(),
+            "step": rows["step"].to_numpy(),
+            "value": (rows["value"] * scale).to_numpy(),
+            "elapsed_s": (stamps - start_of[keep]) / np.timedelta64(1, "s"),
+        }
+    )
+    table = (
+        rows.groupby([param, "metric", "step"], observed=True)
+        .agg(mean=("value", "mean"), std=("value", "std"), n=("value", "count"), elapsed_s=("elapsed_s", "mean"))
+        .reset_index()
+    )
     table["half_width"] = half_width(table["std"], table["n"])
     spread = table["half_width"].fillna(0)
     table["lower"] = table["mean"] - spread
@@ -311,7 +335,7 @@ def curve_table(
 
 
 # -- ablation ----------------------------------------------------------------------------------
-def reference_variant(trials: pd.DataFrame) -> Optional[str]:
+def reference_variant(trials: pd.DataFrame) -> str | None:
     """'full', else the variant without overrides, else the first one."""
     variants = trials["variant"].dropna()
     if variants.empty:
@@ -335,16 +359,25 @@ def ablation_table(trials: pd.DataFrame, metric: str = "val_acc", gap: str = "ge
         values = (done[M + measure] * scale).groupby(done["variant"]).agg(["mean", "std", "count"])
         for variant, stats in values.iterrows():
             overrides = done.loc[done["variant"] == variant, "variant_overrides"].dropna()
-            rows.append({
-                "variant": variant, "overrides": overrides.iloc[0] if len(overrides) else "", "measure": measure,
-                "mean": stats["mean"], "std": stats["std"], "n": int(stats["count"]), "unit": unit,
-                "reference": variant == reference,
-            })
+            rows.append(
+                {
+                    "variant": variant,
+                    "overrides": overrides.iloc[0] if len(overrides) else "",
+                    "measure": measure,
+                    "mean": stats["mean"],
+                    "std": stats["std"],
+                    "n": int(stats["count"]),
+                    "unit": unit,
+                    "reference": variant == reference,
+                }
+            )
     table = pd.DataFrame(rows, columns=["variant", "overrides", "measure", "mean", "std", "n", "unit", "reference"])
     table["half_width"] = half_width(table["std"], table["n"])
     base = table[table["reference"]].set_index("measure")["mean"]
     table["delta"] = table["mean"] - table["measure"].map(base)
-    main = table[table["measure"] == metric].sort_values(["reference", "delta"], ascending=[False, lower_is_better(metric)])
+    main = table[table["measure"] == metric].sort_values(
+        ["reference", "delta"], ascending=[False, lower_is_better(metric)]
+    )
     rank = {variant: i for i, variant in enumerate(main["variant"])}
     table = table.assign(_measure=(table["measure"] != metric).astype(int), _rank=table["variant"].map(rank))
     table = table.sort_values(["_measure", "_rank"], kind="stable").drop(columns="_measure")
@@ -360,9 +393,15 @@ def best_so_far(trials: pd.DataFrame, objective: str, direction: str) -> pd.Data
     scale, unit = metric_unit(objective)
     values = done[M + objective].to_numpy() * scale
     best = np.minimum.accumulate(values) if direction == "minimize" else np.maximum.accumulate(values)
-    return pd.DataFrame({
-        "trial": done["trial"].to_numpy(), "run_id": done["run_id"].to_numpy(), "value": values, "best": best, "unit": unit,
-    })
+    return pd.DataFrame(
+        {
+            "trial": done["trial"].to_numpy(),
+            "run_id": done["run_id"].to_numpy(),
+            "value": values,
+            "best": best,
+            "unit": unit,
+        }
+    )
 
 
 def parallel_table(
@@ -390,11 +429,19 @@ def parallel_table(
             codes = pd.Series(cats.codes, index=raw.index).astype(float)
             position = codes / (len(cats.categories) - 1) if len(cats.categories) > 1 else codes * 0 + 0.5
             shown = pd.Series(np.asarray(cats), index=raw.index)
-        rows.append(pd.DataFrame({
-            "trial": done["trial"].to_numpy(), "run_id": done["run_id"].to_numpy(), "axis": axis,
-            "value": shown.to_numpy(), "number": pd.to_numeric(raw, errors="coerce").to_numpy(), "position": position.to_numpy(),
-            "log": axis in log_params,
-        }))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "trial": done["trial"].to_numpy(),
+                    "run_id": done["run_id"].to_numpy(),
+                    "axis": axis,
+                    "value": shown.to_numpy(),
+                    "number": pd.to_numeric(raw, errors="coerce").to_numpy(),
+                    "position": position.to_numpy(),
+                    "log": axis in log_params,
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -470,9 +517,17 @@ def lr_schedule_table(trials: pd.DataFrame, param: str, objective: str, directio
         steps = steps_per_epoch(row, cfg.batch_size)
         rates = lr_curve(cfg, steps)
         index = np.unique(np.linspace(0, len(rates) - 1, min(len(rates), MAX_SCHEDULE_POINTS)).round().astype(int))
-        parts.append(pd.DataFrame({
-            param: level, "run_name": row["run_name"], "step": index, "epoch": index / steps, "learning_rate": rates[index],
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    param: level,
+                    "run_name": row["run_name"],
+                    "step": index,
+                    "epoch": index / steps,
+                    "learning_rate": rates[index],
+                }
+            )
+        )
     columns = [param, "run_name", "step", "epoch", "learning_rate"]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     table[param] = pd.Categorical(table[param], categories=keyed[param].cat.categories, ordered=True)

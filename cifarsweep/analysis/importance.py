@@ -9,7 +9,7 @@ space, so the numbers come from the same evaluator either way.
 from __future__ import annotations
 
 import logging
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -20,7 +20,7 @@ def load_study(name: str, storage_url: str):
     """The stored study, or None when the storage or the study is not there (nothing is created)."""
     import optuna
 
-    from cifarsweep.storage import storage_exists
+    from cifarsweep.stores.optuna_storage import storage_exists
 
     optuna.logging.set_verbosity(logging.WARNING)
     if not storage_exists(storage_url):
@@ -58,13 +58,15 @@ def study_from_trials(trials: pd.DataFrame, params: Sequence[str], objective: st
         values = {p: None if is_missing(row[P + p]) else row[P + p] for p in params}
         values = {p: v.item() if hasattr(v, "item") else v for p, v in values.items()}
         try:
-            study.add_trial(optuna.trial.create_trial(params=values, distributions=distributions, value=float(row[M + objective])))
+            study.add_trial(
+                optuna.trial.create_trial(params=values, distributions=distributions, value=float(row[M + objective]))
+            )
         except ValueError:  # a value outside the spec's range (the spec changed): skip that trial
             continue
     return study
 
 
-def importance_table(study, params: Optional[Sequence[str]] = None) -> pd.DataFrame:
+def importance_table(study, params: Sequence[str] | None = None) -> pd.DataFrame:
     """param, importance (normalised to sum 1), evaluator; empty when fewer than two trials finished."""
     import optuna
 
@@ -79,6 +81,10 @@ def importance_table(study, params: Optional[Sequence[str]] = None) -> pd.DataFr
         scores = optuna.importance.get_param_importances(study, evaluator=evaluator, params=names)
     except (ValueError, RuntimeError):  # e.g. every finished trial has the same value
         return empty
-    return pd.DataFrame({
-        "param": list(scores), "importance": list(scores.values()), "evaluator": type(evaluator).__name__,
-    })
+    return pd.DataFrame(
+        {
+            "param": list(scores),
+            "importance": list(scores.values()),
+            "evaluator": type(evaluator).__name__,
+        }
+    )

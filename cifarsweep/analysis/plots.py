@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 import textwrap
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.patches import Rectangle
@@ -19,8 +20,6 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from cifarsweep.analysis.frames import format_value, lower_is_better, metric_label
 from cifarsweep.analysis.style import new_figure
-
-import seaborn as sns  # noqa: E402  (after style: the Agg backend is chosen there)
 
 BLANK_TEXT = "no runs"
 LOG_FORMATTER = FuncFormatter(lambda value, _pos: format_value(value))
@@ -58,7 +57,7 @@ def _title(figure, title: str) -> None:
 
 
 # -- heatmaps ----------------------------------------------------------------------------------
-def heatmap(table: pd.DataFrame, x: str, y: str, facet: Optional[str] = None, title: str = ""):
+def heatmap(table: pd.DataFrame, x: str, y: str, facet: str | None = None, title: str = ""):
     """Mean of the metric per cell, annotated 'mean ± half-width'; blank cells hatched and marked.
 
     ``table`` is ``frames.cell_table``'s output. With ``facet`` one panel per value,
@@ -82,9 +81,18 @@ def heatmap(table: pd.DataFrame, x: str, y: str, facet: Optional[str] = None, ti
         text = part.pivot_table(index=y, columns=x, values="annotation", observed=False, dropna=False, aggfunc="first")
         text = text.reindex(index=ys, columns=xs).fillna("")
         sns.heatmap(
-            grid, ax=ax, mask=grid.isna(), cmap=_cmap(metric), vmin=vmin, vmax=vmax,
-            annot=text.to_numpy() if annotate else False, fmt="", linewidths=0.5, linecolor="white",
-            cbar=False, annot_kws={"fontsize": 9 if len(xs) <= 6 else 7},
+            grid,
+            ax=ax,
+            mask=grid.isna(),
+            cmap=_cmap(metric),
+            vmin=vmin,
+            vmax=vmax,
+            annot=text.to_numpy() if annotate else False,
+            fmt="",
+            linewidths=0.5,
+            linecolor="white",
+            cbar=False,
+            annot_kws={"fontsize": 9 if len(xs) <= 6 else 7},
         )
         for row, col in zip(*np.where(grid.isna().to_numpy())):
             ax.add_patch(Rectangle((col, row), 1, 1, fill=False, hatch="///", edgecolor="0.65", linewidth=0))
@@ -115,7 +123,7 @@ def _time_formatter(seconds: float, _pos=None) -> str:
     return f"{seconds:.0f} s"
 
 
-def curves(table: pd.DataFrame, param: str, x: str = "epoch", lr_table: Optional[pd.DataFrame] = None, title: str = ""):
+def curves(table: pd.DataFrame, param: str, x: str = "epoch", lr_table: pd.DataFrame | None = None, title: str = ""):
     """One line per value of ``param`` per metric panel, with its 95% CI band; an lr panel when given.
 
     ``x`` is ``epoch`` or ``time`` (the mean wall-clock time since the run started).
@@ -130,7 +138,14 @@ def curves(table: pd.DataFrame, param: str, x: str = "epoch", lr_table: Optional
         part = table[table["metric"] == metric]
         for level in levels:
             line = part[part[param] == level].sort_values("epoch")
-            ax.plot(line[column], line["mean"], color=colours[level], label=level, marker="o" if len(line) < 15 else None, markersize=3)
+            ax.plot(
+                line[column],
+                line["mean"],
+                color=colours[level],
+                label=level,
+                marker="o" if len(line) < 15 else None,
+                markersize=3,
+            )
             ax.fill_between(line[column], line["lower"], line["upper"], color=colours[level], alpha=0.2, linewidth=0)
         ax.set_ylabel(metric_label(metric))
         ax.set_title(metric_label(metric).split(" (")[0])
@@ -168,7 +183,15 @@ def ablation(table: pd.DataFrame, title: str = ""):
         part = table[table["measure"] == measure]
         colours = ["#4C72B0" if ref else "#A0A0A0" for ref in part["reference"]]
         positions = np.arange(len(part))
-        bars = ax.bar(positions, part["mean"], yerr=part["half_width"].fillna(0), color=colours, capsize=4, edgecolor="black", linewidth=0.5)
+        bars = ax.bar(
+            positions,
+            part["mean"],
+            yerr=part["half_width"].fillna(0),
+            color=colours,
+            capsize=4,
+            edgecolor="black",
+            linewidth=0.5,
+        )
         ax.bar_label(bars, labels=[f"{m:.1f}" for m in part["mean"]], label_type="center", fontsize=8, color="white")
         reference = part[part["reference"]]
         if not reference.empty:
@@ -204,7 +227,9 @@ def parallel_coordinates(table: pd.DataFrame, objective: str, direction: str, ti
     order = scores.sort_values(ascending=direction == "maximize").index  # the best drawn last, on top
     positions = np.arange(len(axes_names))
     for run_id in order:
-        ax.plot(positions, wide.loc[run_id].to_numpy(), color=cmap(norm(scores[run_id])), alpha=0.7, linewidth=1, gid=run_id)
+        ax.plot(
+            positions, wide.loc[run_id].to_numpy(), color=cmap(norm(scores[run_id])), alpha=0.7, linewidth=1, gid=run_id
+        )
     for position, name in zip(positions, axes_names):
         ax.axvline(position, color="0.3", linewidth=0.8)
         part = table[table["axis"] == name].sort_values("position")

@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import pandas as pd
 
@@ -35,18 +35,18 @@ DPI = 110
 class ReportOptions:
     """What ``cifarsweep report`` was asked for (no plot option: every figure that fits)."""
 
-    sweep: Optional[str] = None
-    heatmap: Optional[tuple[str, str]] = None
-    facet: Optional[str] = None
+    sweep: str | None = None
+    heatmap: tuple[str, str] | None = None
+    facet: str | None = None
     agg: str = "mean"
     curves: Sequence[str] = ()
     x: str = "epoch"
     ablation: bool = False
-    metric: Optional[str] = None
-    out: Optional[Path] = None
-    tracking_uri: Optional[str] = None
-    storage: Optional[str] = None
-    run: Optional[str] = None
+    metric: str | None = None
+    out: Path | None = None
+    tracking_uri: str | None = None
+    storage: str | None = None
+    run: str | None = None
     log_artifacts: bool = True
 
     @property
@@ -121,10 +121,14 @@ def _validate(data: SweepFrames, options: ReportOptions) -> tuple[str, str]:
     if done.empty:
         counts = trials["state"].value_counts() if not trials.empty else pd.Series(dtype=int)
         states = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no trials at all"
-        raise UserError(f"sweep {sweep.name!r} has no finished trials yet ({states}); run `cifarsweep status {sweep.name}`")
+        raise UserError(
+            f"sweep {sweep.name!r} has no finished trials yet ({states}); run `cifarsweep status {sweep.name}`"
+        )
     metric = options.metric or sweep.objective
     if metric not in data.metric_names:
-        raise UserError(f"--metric: no run of sweep {sweep.name!r} has metric {metric!r} (available: {', '.join(data.metric_names)})")
+        raise UserError(
+            f"--metric: no run of sweep {sweep.name!r} has metric {metric!r} (available: {', '.join(data.metric_names)})"
+        )
     if options.heatmap:
         for name in options.heatmap:
             _check_param(data, "--heatmap", name)
@@ -142,7 +146,9 @@ def _validate(data: SweepFrames, options: ReportOptions) -> tuple[str, str]:
         raise UserError(f"--x: expected epoch or time (got {options.x!r})")
     if options.ablation and trials["variant"].dropna().empty:
         raise UserError(f"--ablation: sweep {sweep.name!r} has no variants (a spec with sweep.variants makes them)")
-    direction = sweep.direction if metric == sweep.objective else ("minimize" if frames.lower_is_better(metric) else "maximize")
+    direction = (
+        sweep.direction if metric == sweep.objective else ("minimize" if frames.lower_is_better(metric) else "maximize")
+    )
     return metric, direction
 
 
@@ -159,8 +165,10 @@ def _plan(data: SweepFrames, options: ReportOptions) -> Plan:
             heatmap = (axes[0], axes[1])
             facet = facet or (axes[2] if len(axes) >= 3 else None)
         elif facet:
-            raise UserError(f"--facet needs --heatmap X Y here (sweep {data.sweep.name!r}: {data.sweep.sampler}, "
-                            f"swept {', '.join(swept) or 'nothing'})")
+            raise UserError(
+                f"--facet needs --heatmap X Y here (sweep {data.sweep.name!r}: {data.sweep.sampler}, "
+                f"swept {', '.join(swept) or 'nothing'})"
+            )
     if heatmap:
         plan.figures.append(_heatmap_figure(data, plan, heatmap, facet, options.agg))
     curve_params = list(options.curves) if options.selects_plots else swept
@@ -184,16 +192,25 @@ def _agg_words(agg: str, others: list[str], curves: bool = False) -> str:
         return f" Other swept parameters ({names}): the best cell is shown (best_of in the CSV names it)."
     if curves:
         return f" Other swept parameters ({names}) are pooled: each line averages every run with its value."
-    return (f" Other swept parameters ({names}) are averaged: the mean of the cells' means; the interval "
-            "pools the spread over seeds within the cells.")
+    return (
+        f" Other swept parameters ({names}) are averaged: the mean of the cells' means; the interval "
+        "pools the spread over seeds within the cells."
+    )
 
 
-def _heatmap_figure(data: SweepFrames, plan: Plan, axes: tuple[str, str], facet: Optional[str], agg: str) -> Figure:
+def _heatmap_figure(data: SweepFrames, plan: Plan, axes: tuple[str, str], facet: str | None, agg: str) -> Figure:
     from cifarsweep.analysis import plots
 
     x, y = axes
     table = frames.cell_table(
-        data.trials, plan.metric, x, y, facet=facet, swept=plan.swept, agg=agg, direction=plan.direction,
+        data.trials,
+        plan.metric,
+        x,
+        y,
+        facet=facet,
+        swept=plan.swept,
+        agg=agg,
+        direction=plan.direction,
         levels=_grid_levels(data),
     )
     keys = [k for k in (facet, y, x) if k]
@@ -202,8 +219,10 @@ def _heatmap_figure(data: SweepFrames, plan: Plan, axes: tuple[str, str], facet:
     label = frames.metric_label(plan.metric)
     title = f"{data.sweep.name}: {label} by {x} and {y}" + (f", one panel per {facet}" if facet else "")
     name = f"heatmap_{x}_{y}" + (f"_by_{facet}" if facet else "")
-    caption = (f"Mean {label} of the finished runs in each cell over seeds; with two or more seeds, ± the half-width "
-               f"of its 95% confidence interval (Student t).{_agg_words(agg, others)}")
+    caption = (
+        f"Mean {label} of the finished runs in each cell over seeds; with two or more seeds, ± the half-width "
+        f"of its 95% confidence interval (Student t).{_agg_words(agg, others)}"
+    )
     notes = [f"Blank cells (no finished run): {'; '.join(blanks)}."] if blanks else []
     return Figure(name, title, caption, table, lambda: plots.heatmap(table, x, y, facet, title), notes)
 
@@ -222,19 +241,31 @@ def _curves_figure(data: SweepFrames, plan: Plan, param: str, options: ReportOpt
     per_epoch = set(data.metrics["metric"].astype(str).unique()) if not data.metrics.empty else set()
     metrics = [m for m in dict.fromkeys(CURVE_METRICS + (plan.metric,)) if m in per_epoch]
     table = frames.curve_table(
-        data.trials, data.metrics, param, metrics, swept=plan.swept, agg=options.agg,
-        objective=plan.metric, direction=plan.direction,
+        data.trials,
+        data.metrics,
+        param,
+        metrics,
+        swept=plan.swept,
+        agg=options.agg,
+        objective=plan.metric,
+        direction=plan.direction,
     )
-    lr_table = frames.lr_schedule_table(data.trials, param, plan.metric, plan.direction) if param in SCHEDULE_PARAMS else None
+    lr_table = (
+        frames.lr_schedule_table(data.trials, param, plan.metric, plan.direction) if param in SCHEDULE_PARAMS else None
+    )
     axis = "wall-clock time" if options.x == "time" else "epoch"
     names = [frames.metric_label(m).split(" (")[0] for m in metrics]
     title = f"{data.sweep.name}: {' and '.join(names)} per {axis}, by {param}"
     others = [p for p in plan.swept if p != param]
-    caption = (f"Finished runs only. Lines: the mean per value of {param}; bands: 95% confidence interval of that mean "
-               f"over its runs at each epoch.{_agg_words(options.agg, others, curves=True)}")
+    caption = (
+        f"Finished runs only. Lines: the mean per value of {param}; bands: 95% confidence interval of that mean "
+        f"over its runs at each epoch.{_agg_words(options.agg, others, curves=True)}"
+    )
     if lr_table is not None:
-        caption += (" Right: the learning rate at each batch step (x in epochs) of the best run's config for each "
-                    "value, as optim.lr_schedule steps it.")
+        caption += (
+            " Right: the learning rate at each batch step (x in epochs) of the best run's config for each "
+            "value, as optim.lr_schedule steps it."
+        )
     name = f"curves_{param}" + ("_time" if options.x == "time" else "")
     figure = Figure(name, title, caption, table, lambda: plots.curves(table, param, options.x, lr_table, title))
     if lr_table is not None:
@@ -251,13 +282,15 @@ def _ablation_figure(data: SweepFrames, plan: Plan) -> Figure:
     ref = str(reference.iloc[0]) if len(reference) else "?"
     label = frames.metric_label(metric).split(" (")[0]
     title = f"{data.sweep.name}: {label} and generalisation gap per variant, against the full recipe ({ref})"
-    caption = (f"Final {frames.metric_label(metric)} and the generalisation gap (clean training accuracy minus "
-               f"validation accuracy, percentage points) per variant; error bars: 95% confidence interval over seeds; "
-               f"dashed: the {ref} recipe. delta in the CSV is the difference to it.")
+    caption = (
+        f"Final {frames.metric_label(metric)} and the generalisation gap (clean training accuracy minus "
+        f"validation accuracy, percentage points) per variant; error bars: 95% confidence interval over seeds; "
+        f"dashed: the {ref} recipe. delta in the CSV is the difference to it."
+    )
     return Figure("ablation", title, caption, table, lambda: plots.ablation(table, title))
 
 
-def _best_run_report(data: SweepFrames, plan: Plan, out: Path) -> Optional[Path]:
+def _best_run_report(data: SweepFrames, plan: Plan, out: Path) -> Path | None:
     from cifarsweep.analysis.run_report import write_run_report
 
     done = frames.finished(data.trials, plan.metric)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -35,7 +34,7 @@ def history_frame(run: RunFrames) -> pd.DataFrame:
     return wide.rename_axis("epoch").reset_index()
 
 
-def _fetch_artifacts(run: RunFrames, folder: Path, tracking_uri: Optional[str]) -> dict[str, Path]:
+def _fetch_artifacts(run: RunFrames, folder: Path, tracking_uri: str | None) -> dict[str, Path]:
     """The run's report artifacts that exist, as local paths (copied into ``folder``)."""
     found = {}
     local = local_artifact_dir(str(run.run.get("artifact_uri") or ""))
@@ -58,7 +57,7 @@ def _fetch_artifacts(run: RunFrames, folder: Path, tracking_uri: Optional[str]) 
     return found
 
 
-def write_run_report(run_id: str, out: Optional[Path] = None, tracking_uri: Optional[str] = None) -> Path:
+def write_run_report(run_id: str, out: Path | None = None, tracking_uri: str | None = None) -> Path:
     """Write ``out`` (default ``reports/<experiment>/<run name>/``) for one run; returns the folder."""
     from cifarsweep.analysis.run_figures import confusion_matrix_figure, learning_curves, most_confused
     from cifarsweep.analysis.style import close
@@ -80,12 +79,16 @@ def write_run_report(run_id: str, out: Optional[Path] = None, tracking_uri: Opti
     if "confusion_matrix.csv" in artifacts:
         confusion = pd.read_csv(artifacts["confusion_matrix.csv"], index_col=0)
         matrix, classes = confusion.to_numpy(dtype=np.int64), [str(c) for c in confusion.columns]
-        figure = confusion_matrix_figure(matrix, classes, f"{run.experiment} / {name}: confusion matrix (row-normalised)")
+        figure = confusion_matrix_figure(
+            matrix, classes, f"{run.experiment} / {name}: confusion matrix (row-normalised)"
+        )
         figure.savefig(out / "confusion_matrix.png", dpi=DPI)
         close(figure)
         written["confusion_matrix"] = "confusion_matrix.png"
         pairs = most_confused(matrix, classes)
         pairs.to_csv(out / "most_confused.csv", index=False)
-    report_text = artifacts["classification_report.txt"].read_text() if "classification_report.txt" in artifacts else None
+    report_text = (
+        artifacts["classification_report.txt"].read_text() if "classification_report.txt" in artifacts else None
+    )
     (out / "index.html").write_text(html.run_page(run, name, written, history, pairs, report_text), encoding="utf-8")
     return out

@@ -52,7 +52,7 @@ def _main(cfg, steps_per_epoch: int, length: int) -> np.ndarray | None:
             position, period = t % first, np.full(length, float(first))
         else:
             cycle = np.floor(np.log(t / first * (mult - 1) + 1) / np.log(mult))
-            position, period = t - first * (mult ** cycle - 1) / (mult - 1), first * mult ** cycle
+            position, period = t - first * (mult**cycle - 1) / (mult - 1), first * mult**cycle
         return floor + (cfg.lr - floor) * (1 + np.cos(math.pi * position / period)) / 2
     if cfg.scheduler == "step":
         return cfg.lr * cfg.step_gamma ** np.floor(t / (cfg.step_epochs * steps_per_epoch))

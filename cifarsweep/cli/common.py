@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Annotated, Callable, Optional
+from collections.abc import Callable
+from typing import Annotated
 
 import typer
 
@@ -19,12 +20,14 @@ app = typer.Typer(
 )
 
 SetOption = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option("--set", "-s", help="Override a field: KEY=VALUE (value read as YAML). Repeatable."),
 ]
 TrackingOption = Annotated[
-    Optional[str],
-    typer.Option("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)."),
+    str | None,
+    typer.Option(
+        "--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)."
+    ),
 ]
 
 

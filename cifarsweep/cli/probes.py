@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,27 +13,27 @@ RunIdArgument = Annotated[str, typer.Argument(help="MLflow run id of a finished 
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the random choices (directions, sample images).")]
 SubsetOption = Annotated[int, typer.Option("--subset", help="Training images (unaugmented) the loss is measured on.")]
 BatchOption = Annotated[
-    Optional[int], typer.Option("--batch-size", help="Evaluation batch (default: the run's eval_batch_size).")
+    int | None, typer.Option("--batch-size", help="Evaluation batch (default: the run's eval_batch_size).")
 ]
 DeviceOption = Annotated[
-    Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps (default: the run's).")
+    str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps (default: the run's).")
 ]
-AmpOption = Annotated[Optional[str], typer.Option("--amp", help="auto, bf16, fp16 or off (default: the run's).")]
+AmpOption = Annotated[str | None, typer.Option("--amp", help="auto, bf16, fp16 or off (default: the run's).")]
 FilterOption = Annotated[
-    Optional[list[int]],
+    list[int] | None,
     typer.Option("--filter", help="A first-layer filter to apply (repeatable; default: the largest)."),
 ]
 LayerOption = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option("--layer", help="A layer whose feature maps to draw (repeatable; default: stem, layer1..layer4)."),
 ]
 KernelOption = Annotated[
-    Optional[int],
+    int | None,
     typer.Option("--kernel", "-k", help="Kernel size of the edge filters (default 3; a run's keep theirs)."),
 ]
 DEFAULT_GEOMETRY_OUT = Path("reports/conv-geometry")
 SizeOption = Annotated[
-    Optional[int], typer.Option("--size", help="Side of the test pattern (default 32), or what --image is resized to.")
+    int | None, typer.Option("--size", help="Side of the test pattern (default 32), or what --image is resized to.")
 ]
 
 
@@ -111,7 +111,9 @@ def filters(
     result = run_filters(run, options)
     probe = result.probe
     applied = ", ".join(f"#{index}" for index in probe.chosen)
-    console.print(f"filters of {run.label} ({checkpoint} weights): {probe.conv_name} has {probe.weight.shape[0]} filters")
+    console.print(
+        f"filters of {run.label} ({checkpoint} weights): {probe.conv_name} has {probe.weight.shape[0]} filters"
+    )
     console.print(f"applied {applied} to {len(probe.labels)} validation images")
     console.print(f"feature maps of {', '.join(probe.maps)}")
     console.print(f"files: {result.location}")
@@ -121,11 +123,11 @@ def filters(
 @handle_errors
 def conv_geometry(
     run_id: Annotated[
-        Optional[str], typer.Argument(help="A run whose first-layer filters and images to use.", show_default=False)
+        str | None, typer.Argument(help="A run whose first-layer filters and images to use.", show_default=False)
     ] = None,
     kernel: KernelOption = None,
     size: SizeOption = None,
-    image: Annotated[Optional[Path], typer.Option("--image", help="An image file instead of the test pattern.")] = None,
+    image: Annotated[Path | None, typer.Option("--image", help="An image file instead of the test pattern.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for the table, maps and figure.")] = DEFAULT_GEOMETRY_OUT,
     seed: SeedOption = 0,
     tracking_uri: TrackingOption = None,
@@ -147,9 +149,15 @@ def conv_geometry(
     result = run_conv_geometry(out, kernel, size, image, run, seed)
     table = Table("stride", "padding", "kernel", "input", "output", "formula", "matches")
     for row in result.probe.table.itertuples():
-        table.add_row(str(row.stride), str(row.padding), str(row.kernel), f"{row.input_height}x{row.input_width}",
-                      f"{row.output_height}x{row.output_width}", f"{row.formula_height}x{row.formula_width}",
-                      "yes" if row.matches else "NO")
+        table.add_row(
+            str(row.stride),
+            str(row.padding),
+            str(row.kernel),
+            f"{row.input_height}x{row.input_width}",
+            f"{row.output_height}x{row.output_width}",
+            f"{row.formula_height}x{row.formula_width}",
+            "yes" if row.matches else "NO",
+        )
     console.print(table)
     console.print(f"files: {result.folder}")
     if result.run_location:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -24,26 +24,39 @@ class XAxis(str, Enum):
 @app.command()
 @handle_errors
 def report(
-    sweep: Annotated[Optional[str], typer.Option("--sweep", help="Sweep name (default: the most recent sweep).")] = None,
+    sweep: Annotated[str | None, typer.Option("--sweep", help="Sweep name (default: the most recent sweep).")] = None,
     heatmap: Annotated[
-        Optional[tuple[str, str]],
-        typer.Option("--heatmap", metavar="X Y", help="Heatmap of the metric over two parameters (seeds averaged, 95% CI)."),
+        tuple[str, str] | None,
+        typer.Option(
+            "--heatmap", metavar="X Y", help="Heatmap of the metric over two parameters (seeds averaged, 95% CI)."
+        ),
     ] = None,
-    facet: Annotated[Optional[str], typer.Option("--facet", help="One heatmap per value of this parameter.")] = None,
-    agg: Annotated[Agg, typer.Option("--agg", help="How other swept parameters are folded: mean of the cells or the best cell.")] = Agg.mean,
+    facet: Annotated[str | None, typer.Option("--facet", help="One heatmap per value of this parameter.")] = None,
+    agg: Annotated[
+        Agg, typer.Option("--agg", help="How other swept parameters are folded: mean of the cells or the best cell.")
+    ] = Agg.mean,
     curves: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--curves", metavar="PARAM", help="Validation curves, one line per value of PARAM (repeatable)."),
     ] = None,
     x: Annotated[XAxis, typer.Option("--x", help="Curves against epochs or wall-clock time.")] = XAxis.epoch,
-    ablation: Annotated[bool, typer.Option("--ablation", help="Each variant against the full recipe: accuracy and generalisation gap.")] = False,
-    metric: Annotated[Optional[str], typer.Option("--metric", help="Metric to show (default: the sweep's objective).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: reports/<sweep>/).")] = None,
+    ablation: Annotated[
+        bool, typer.Option("--ablation", help="Each variant against the full recipe: accuracy and generalisation gap.")
+    ] = False,
+    metric: Annotated[
+        str | None, typer.Option("--metric", help="Metric to show (default: the sweep's objective).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: reports/<sweep>/).")] = None,
     tracking_uri: TrackingOption = None,
     storage: Annotated[
-        Optional[str], typer.Option("--storage", help="Optuna storage URL (default $CIFARSWEEP_STORAGE or sqlite:///mlruns/optuna.db).")
+        str | None,
+        typer.Option(
+            "--storage", help="Optuna storage URL (default $CIFARSWEEP_STORAGE or sqlite:///mlruns/optuna.db)."
+        ),
     ] = None,
-    run: Annotated[Optional[str], typer.Option("--run", help="One run's page instead: learning curves, confusion matrix, report.")] = None,
+    run: Annotated[
+        str | None, typer.Option("--run", help="One run's page instead: learning curves, confusion matrix, report.")
+    ] = None,
 ) -> None:
     """Draw a sweep's figures from the stored runs and write them with their numbers and an index.html.
 
@@ -52,8 +65,18 @@ def report(
     from cifarsweep.analysis.report import ReportOptions, write_report
 
     options = ReportOptions(
-        sweep=sweep, heatmap=heatmap, facet=facet, agg=agg.value, curves=curves or [], x=x.value, ablation=ablation,
-        metric=metric, out=out, tracking_uri=tracking_uri, storage=storage, run=run,
+        sweep=sweep,
+        heatmap=heatmap,
+        facet=facet,
+        agg=agg.value,
+        curves=curves or [],
+        x=x.value,
+        ablation=ablation,
+        metric=metric,
+        out=out,
+        tracking_uri=tracking_uri,
+        storage=storage,
+        run=run,
     )
     folder = write_report(options)
     typer.echo(str(folder / "index.html"))

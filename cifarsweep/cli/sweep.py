@@ -6,14 +6,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from cifarsweep.cli.common import SetOption, TrackingOption, app, handle_errors
 
 StorageOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--storage", help="Optuna storage URL (default $CIFARSWEEP_STORAGE or sqlite:///mlruns/optuna.db)."),
 ]
 SpecArgument = Annotated[Path, typer.Argument(help="The sweep spec (YAML).")]
@@ -23,32 +23,42 @@ SpecArgument = Annotated[Path, typer.Argument(help="The sweep spec (YAML).")]
 @handle_errors
 def run(
     spec_path: SpecArgument,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=0, help="Trials at once on this machine (GPUs round-robin); 0 only creates the sweep for `cifarsweep worker`s.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            "-w",
+            min=0,
+            help="Trials at once on this machine (GPUs round-robin); 0 only creates the sweep for `cifarsweep worker`s.",
+        ),
+    ] = 1,
     trials_per_gpu: Annotated[
-        Optional[int], typer.Option("--trials-per-gpu", min=1, help="Workers per visible GPU (sets --workers).")
+        int | None, typer.Option("--trials-per-gpu", min=1, help="Workers per visible GPU (sets --workers).")
     ] = None,
     storage: StorageOption = None,
     tracking_uri: TrackingOption = None,
     set_: SetOption = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved trials and exit; write nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the resolved trials and exit; write nothing.")
+    ] = False,
 ) -> None:
     """Create the sweep, or resume it if it exists, and run trials until every cell (or n_trials) is done."""
     from cifarsweep.console import console
-    from cifarsweep.orchestrate import resolve_locations, run_sweep
     from cifarsweep.spec import load_spec
+    from cifarsweep.sweep.run import resolve_locations, run_sweep
 
     spec = load_spec(spec_path, set_ or [])
     if dry_run:
         _print_plan(spec)
         return
     if trials_per_gpu is not None:
-        from cifarsweep.launcher import visible_gpus
+        from cifarsweep.sweep.launcher import visible_gpus
 
         workers = max(1, visible_gpus()) * trials_per_gpu
     locations = resolve_locations(storage, tracking_uri)
     command = None
     if workers > 1:
-        from cifarsweep.launcher import WorkerCommand
+        from cifarsweep.sweep.launcher import WorkerCommand
 
         command = WorkerCommand(str(spec_path), list(set_ or []), locations.storage_url, locations.tracking_uri)
     summary = run_sweep(spec, locations, workers, command)
@@ -61,13 +71,17 @@ def _print_plan(spec) -> None:
     from rich.table import Table
 
     from cifarsweep.console import console
-    from cifarsweep.orchestrate import plan_rows
+    from cifarsweep.sweep.run import plan_rows
 
     rows = plan_rows(spec)
     if spec.is_grid:
         table = Table("#", "cell", "trial", title=f"sweep {spec.name}: {len(rows)} trials (grid x seeds)")
     else:
-        table = Table("parameter", "search space", title=f"sweep {spec.name}: {spec.sweep.kind}, {spec.sweep.n_trials} trials, seed {spec.seeds[0]}")
+        table = Table(
+            "parameter",
+            "search space",
+            title=f"sweep {spec.name}: {spec.sweep.kind}, {spec.sweep.n_trials} trials, seed {spec.seeds[0]}",
+        )
     for row in rows:
         table.add_row(*row)
     console.print(table)
@@ -77,8 +91,8 @@ def _print_plan(spec) -> None:
 
 def _print_result(sweep, complete: bool) -> None:
     from cifarsweep.console import console
-    from cifarsweep.study import best_trial
-    from cifarsweep.tracking.store import mask_password
+    from cifarsweep.stores.urls import mask_password
+    from cifarsweep.sweep.study import best_trial
 
     best = best_trial(sweep)
     state = "complete" if complete else "not complete (run it again to resume)"
@@ -105,8 +119,8 @@ def worker(
 ) -> None:
     """Join an existing sweep from another process or machine and pull trials until none remain."""
     from cifarsweep.console import console
-    from cifarsweep.orchestrate import join_sweep, resolve_locations
     from cifarsweep.spec import load_spec
+    from cifarsweep.sweep.run import join_sweep, resolve_locations
 
     spec = load_spec(spec_path, set_ or [])
     locations = resolve_locations(storage, tracking_uri)
@@ -115,13 +129,13 @@ def worker(
     console.print(f"worker done: {len(outcomes)} trials of sweep {sweep.name}")
 
 
-SweepArgument = Annotated[Optional[str], typer.Argument(metavar="SWEEP", help="Sweep name (default: the most recent).")]
+SweepArgument = Annotated[str | None, typer.Argument(metavar="SWEEP", help="Sweep name (default: the most recent).")]
 
 
-def _open_and_repair(sweep_name: Optional[str], storage: Optional[str], tracking_uri: Optional[str]):
+def _open_and_repair(sweep_name: str | None, storage: str | None, tracking_uri: str | None):
     """Open an existing sweep and repair what crashes left behind; returns (sweep, changes)."""
-    from cifarsweep.orchestrate import open_existing, resolve_locations
-    from cifarsweep.reconcile import reconcile
+    from cifarsweep.sweep.reconcile import reconcile
+    from cifarsweep.sweep.run import open_existing, resolve_locations
 
     sweep, handler = open_existing(sweep_name, resolve_locations(storage, tracking_uri))
     return sweep, reconcile(sweep, handler)
@@ -129,11 +143,13 @@ def _open_and_repair(sweep_name: Optional[str], storage: Optional[str], tracking
 
 @app.command()
 @handle_errors
-def status(sweep_name: SweepArgument = None, storage: StorageOption = None, tracking_uri: TrackingOption = None) -> None:
+def status(
+    sweep_name: SweepArgument = None, storage: StorageOption = None, tracking_uri: TrackingOption = None
+) -> None:
     """A table of the sweep's trials: state, params, objective, epochs done, MLflow run id."""
     from cifarsweep.cli.tables import trials_table
     from cifarsweep.console import console
-    from cifarsweep.study import trial_summary
+    from cifarsweep.sweep.study import trial_summary
 
     sweep, changes = _open_and_repair(sweep_name, storage, tracking_uri)
     for line in changes:
@@ -143,21 +159,27 @@ def status(sweep_name: SweepArgument = None, storage: StorageOption = None, trac
 
 @app.command("reconcile")
 @handle_errors
-def reconcile_command(sweep_name: SweepArgument = None, storage: StorageOption = None, tracking_uri: TrackingOption = None) -> None:
+def reconcile_command(
+    sweep_name: SweepArgument = None, storage: StorageOption = None, tracking_uri: TrackingOption = None
+) -> None:
     """Repair what a crash left behind: stale RUNNING trials and runs, runs without trials, trials without runs."""
     from cifarsweep.console import console
 
     sweep, changes = _open_and_repair(sweep_name, storage, tracking_uri)
     for line in changes:
         console.print(line)
-    console.print(f"sweep {sweep.name}: {len(changes)} repairs" if changes else f"sweep {sweep.name}: nothing to repair")
+    console.print(
+        f"sweep {sweep.name}: {len(changes)} repairs" if changes else f"sweep {sweep.name}: nothing to repair"
+    )
 
 
 @app.command()
 @handle_errors
 def ui(
     port: Annotated[int, typer.Option("--port", "-p", help="Port of the MLflow UI.")] = 5000,
-    host: Annotated[str, typer.Option("--host", help="Address to bind (only loopback unless you say otherwise).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind (only loopback unless you say otherwise).")
+    ] = "127.0.0.1",
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Open the MLflow UI on 127.0.0.1 against the project's store."""
@@ -170,9 +192,18 @@ def ui(
     if not store_exists(uri):
         raise UserError(f"no MLflow store at {uri}: run a training or a sweep first")
     command = [
-        sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-        "--default-artifact-root", str((DEFAULT_DIR / "artifacts").resolve()),
-        "--host", host, "--port", str(port),
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--default-artifact-root",
+        str((DEFAULT_DIR / "artifacts").resolve()),
+        "--host",
+        host,
+        "--port",
+        str(port),
     ]
     typer.echo(f"MLflow UI on http://{host}:{port} (Ctrl-C stops it)")
     raise typer.Exit(subprocess.call(command))

@@ -13,7 +13,9 @@ def trials_table(sweep, rows: list[dict]) -> Table:
     """One row per trial: number, state, swept values, seed, objective, epochs, run id, note."""
     metric = sweep.spec.objective.metric
     names = sweep.spec.swept_params
-    table = Table(title=f"sweep {sweep.name} ({sweep.spec.sweep.kind}, {sweep.spec.objective.resolved_direction} {metric})")
+    table = Table(
+        title=f"sweep {sweep.name} ({sweep.spec.sweep.kind}, {sweep.spec.objective.resolved_direction} {metric})"
+    )
     table.add_column("#", justify="right")
     table.add_column("state")
     if sweep.spec.sweep.variants:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,17 +13,17 @@ from cifarsweep.cli.common import SetOption, TrackingOption, app, handle_errors
 @app.command()
 @handle_errors
 def train(
-    config: Annotated[Optional[Path], typer.Argument(help="A YAML file of training-config fields.")] = None,
+    config: Annotated[Path | None, typer.Argument(help="A YAML file of training-config fields.")] = None,
     set_: SetOption = None,
     experiment: Annotated[str, typer.Option("--experiment", "-e", help="MLflow experiment name.")] = "train",
     tracking_uri: TrackingOption = None,
-    run_name: Annotated[Optional[str], typer.Option("--run-name", help="MLflow run name.")] = None,
+    run_name: Annotated[str | None, typer.Option("--run-name", help="MLflow run name.")] = None,
 ) -> None:
     """Train one model and record it as an MLflow run (the same trainer that sweep trials use)."""
     from cifarsweep.config import load_train_config
     from cifarsweep.console import TrainProgressBar, console, percent
-    from cifarsweep.single import train_tracked
-    from cifarsweep.tracking.store import mask_password
+    from cifarsweep.stores.urls import mask_password
+    from cifarsweep.tracked import train_tracked
 
     cfg = load_train_config(config, set_ or [])
     tracked = train_tracked(cfg, experiment, tracking_uri, TrainProgressBar(), run_name)

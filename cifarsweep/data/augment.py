@@ -17,8 +17,8 @@ its planes are still in cache.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -187,7 +187,12 @@ def sample_jitter(count: int, strength: JitterStrength, device: torch.device, ge
     """Per-image factors (count x 4) and op order (count x 4), drawn as ColorJitter draws them."""
     uniform = torch.rand(count, 4, device=device, generator=generator)
     low = torch.tensor(
-        [max(0.0, 1 - strength.brightness), max(0.0, 1 - strength.contrast), max(0.0, 1 - strength.saturation), -strength.hue],
+        [
+            max(0.0, 1 - strength.brightness),
+            max(0.0, 1 - strength.contrast),
+            max(0.0, 1 - strength.saturation),
+            -strength.hue,
+        ],
         device=device,
     )
     high = torch.tensor(
@@ -254,9 +259,7 @@ def apply_jitter(
     return out
 
 
-def color_jitter(
-    images: torch.Tensor, strength: JitterStrength, generator: torch.Generator
-) -> torch.Tensor:
+def color_jitter(images: torch.Tensor, strength: JitterStrength, generator: torch.Generator) -> torch.Tensor:
     """torchvision's ColorJitter on a batch of float images in [0, 1], parameters per image."""
     active = strength.active_ops()
     if not active:

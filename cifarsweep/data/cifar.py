@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass
-from pathlib import Path
-
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -60,6 +59,7 @@ def cifar_layout(name: str) -> CifarLayout:
     classes = {"cifar10": torchvision.datasets.CIFAR10, "cifar100": torchvision.datasets.CIFAR100}
     return _layout(name, classes[name])
 
+
 CIFAR_STATS = {
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
@@ -78,7 +78,7 @@ _ALLOWED_GLOBALS = {
 class _ArrayUnpickler(pickle.Unpickler):
     """Builds dicts, lists, bytes and numpy arrays; refuses anything else."""
 
-    def find_class(self, module: str, name: str):  # noqa: D401 - pickle's hook
+    def find_class(self, module: str, name: str):
         if (module, name) in _ALLOWED_GLOBALS:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR file")

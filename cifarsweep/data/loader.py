@@ -9,8 +9,8 @@ no host-to-device copies, and one device sync per chunk to read the group sizes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 
@@ -50,7 +50,7 @@ class AugmentSettings:
     jitter: JitterStrength = JitterStrength()
 
     @classmethod
-    def from_config(cls, cfg) -> "AugmentSettings":
+    def from_config(cls, cfg) -> AugmentSettings:
         return cls(
             random_crop=cfg.random_crop,
             crop_padding=cfg.crop_padding,

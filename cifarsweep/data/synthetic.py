@@ -27,7 +27,10 @@ def _class_patterns(num_classes: int, size: int, generator: torch.Generator) -> 
     coords = torch.linspace(0, 1, size)
     yy, xx = torch.meshgrid(coords, coords, indexing="ij")
     wave = torch.sin(
-        2 * math.pi * frequency[:, None, None] * (xx * torch.cos(angle)[:, None, None] + yy * torch.sin(angle)[:, None, None])
+        2
+        * math.pi
+        * frequency[:, None, None]
+        * (xx * torch.cos(angle)[:, None, None] + yy * torch.sin(angle)[:, None, None])
         + phase[:, None, None]
     )
     tint = torch.rand(num_classes, 3, generator=generator) * 2 - 1

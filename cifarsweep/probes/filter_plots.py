@@ -45,8 +45,9 @@ def responses_figure(images: np.ndarray, responses: np.ndarray, chosen: list[int
     return figure
 
 
-def feature_maps_figure(layer: str, maps: np.ndarray, images: np.ndarray, labels: list[str], channels: int,
-                        title: str = ""):
+def feature_maps_figure(
+    layer: str, maps: np.ndarray, images: np.ndarray, labels: list[str], channels: int, title: str = ""
+):
     """Each image beside the first ``channels`` feature maps of ``layer`` for it."""
     shown = min(channels, maps.shape[1])
     rows = images.shape[0]
@@ -54,8 +55,9 @@ def feature_maps_figure(layer: str, maps: np.ndarray, images: np.ndarray, labels
     for row in range(rows):
         show(axes[row][0], as_rgb(images[row]), f"image: {labels[row]}")
         for channel in range(shown):
-            show(axes[row][channel + 1], maps[row, channel], f"channel {channel}", cmap="magma",
-                 interpolation="nearest")
+            show(
+                axes[row][channel + 1], maps[row, channel], f"channel {channel}", cmap="magma", interpolation="nearest"
+            )
     _, count, height, width = maps.shape
     figure.suptitle(f"feature maps of {layer}: {count} channels of {height}x{width}\n{title}", fontsize=10)
     return figure

@@ -7,7 +7,6 @@ one network, and the pictures should not depend on the machine.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -77,7 +76,7 @@ def filter_responses(conv: nn.Conv2d, inputs: torch.Tensor, indices: list[int]) 
         return F.conv2d(inputs, conv.weight[indices], None, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
-def layer_outputs(model: nn.Module, inputs: torch.Tensor, names: Optional[list[str]] = None) -> dict[str, torch.Tensor]:
+def layer_outputs(model: nn.Module, inputs: torch.Tensor, names: list[str] | None = None) -> dict[str, torch.Tensor]:
     """Outputs of the named modules (all of them when ``names`` is None) for one forward pass.
 
     Outputs are cloned in the hook: the stem's BatchNorm output, say, is
@@ -88,9 +87,11 @@ def layer_outputs(model: nn.Module, inputs: torch.Tensor, names: Optional[list[s
     captured: dict[str, torch.Tensor] = {}
     handles = []
     for name in wanted:
+
         def hook(_module, _inputs, output, name=name):
             if isinstance(output, torch.Tensor):
                 captured[name] = output.detach().clone()
+
         handles.append(modules[name].register_forward_hook(hook))
     try:
         with torch.no_grad():
@@ -118,11 +119,17 @@ def feature_summary(maps: dict[str, torch.Tensor]) -> pd.DataFrame:
     rows = []
     for name, output in maps.items():
         _, channels, height, width = output.shape
-        rows.append({
-            "layer": name, "channels": channels, "height": height, "width": width,
-            "mean": output.mean().item(), "std": output.std().item(),
-            "fraction_zero": (output == 0).float().mean().item(),
-        })
+        rows.append(
+            {
+                "layer": name,
+                "channels": channels,
+                "height": height,
+                "width": width,
+                "mean": output.mean().item(),
+                "std": output.std().item(),
+                "fraction_zero": (output == 0).float().mean().item(),
+            }
+        )
     return pd.DataFrame(rows, columns=["layer", "channels", "height", "width", "mean", "std", "fraction_zero"])
 
 
@@ -182,10 +189,13 @@ def run_filters(run: ProbeRun, options: FilterOptions = FilterOptions()) -> Filt
     title = f"{options.checkpoint} weights: {run.label}"
     output.save_figure(filter_grid_figure(probe.weight, probe.norms, probe.chosen, title), "first_conv_filters.png")
     output.save_arrays("first_conv_filters.npz", {"weight": probe.weight, "norm": probe.norms})
-    output.save_figure(responses_figure(probe.images, probe.responses, probe.chosen, probe.labels, title),
-                       "filter_responses.png")
-    output.save_arrays("filter_responses.npz", {"images": probe.images, "filters": np.array(probe.chosen),
-                                                "responses": probe.responses})
+    output.save_figure(
+        responses_figure(probe.images, probe.responses, probe.chosen, probe.labels, title), "filter_responses.png"
+    )
+    output.save_arrays(
+        "filter_responses.npz",
+        {"images": probe.images, "filters": np.array(probe.chosen), "responses": probe.responses},
+    )
     for layer, maps in probe.maps.items():
         figure = feature_maps_figure(layer, maps, probe.images, probe.labels, options.channels, title)
         output.save_figure(figure, f"feature_maps_{layer}.png")

@@ -72,11 +72,20 @@ def size_table(input_size: tuple[int, int], kernel: int, outputs: dict[tuple[int
     for (stride, padding), output in outputs.items():
         formula = (output_size(height, kernel, stride, padding), output_size(width, kernel, stride, padding))
         measured = tuple(output.shape[-2:])
-        rows.append({
-            "stride": stride, "padding": padding, "kernel": kernel, "input_height": height, "input_width": width,
-            "output_height": measured[0], "output_width": measured[1],
-            "formula_height": formula[0], "formula_width": formula[1], "matches": measured == formula,
-        })
+        rows.append(
+            {
+                "stride": stride,
+                "padding": padding,
+                "kernel": kernel,
+                "input_height": height,
+                "input_width": width,
+                "output_height": measured[0],
+                "output_width": measured[1],
+                "formula_height": formula[0],
+                "formula_width": formula[1],
+                "matches": measured == formula,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -102,5 +111,9 @@ def probe_geometry(image: torch.Tensor, inputs: torch.Tensor, weight: torch.Tens
     net = ConvGeometryNet(weight.detach().float().cpu())
     with torch.no_grad():
         outputs = net(inputs.float().cpu())
-    return GeometryProbe(image.numpy(), kernel, size_table((height, width), kernel, outputs),
-                         {key: response_strength(output) for key, output in outputs.items()})
+    return GeometryProbe(
+        image.numpy(),
+        kernel,
+        size_table((height, width), kernel, outputs),
+        {key: response_strength(output) for key, output in outputs.items()},
+    )

@@ -22,8 +22,14 @@ def geometry_figure(probe: GeometryProbe, source: str = ""):
         for column, padding in enumerate(PADDINGS, start=1):
             values = probe.maps[(stride, padding)]
             ax = axes[row][column]
-            show(ax, values, f"stride {stride}, padding {padding}: {values.shape[0]}x{values.shape[1]}",
-                 cmap="magma", interpolation="nearest", extent=(0, values.shape[1], values.shape[0], 0))
+            show(
+                ax,
+                values,
+                f"stride {stride}, padding {padding}: {values.shape[0]}x{values.shape[1]}",
+                cmap="magma",
+                interpolation="nearest",
+                extent=(0, values.shape[1], values.shape[0], 0),
+            )
             ax.set(xlim=(0, limit), ylim=(limit, 0))
             if row == len(STRIDES) - 1:
                 ax.set_xlabel("output column")
@@ -32,8 +38,7 @@ def geometry_figure(probe: GeometryProbe, source: str = ""):
         axes[row][0].axis("off")
     middle = axes[len(STRIDES) // 2][0]
     middle.axis("on")
-    show(middle, as_rgb(probe.image), f"input: {height}x{width}", interpolation="nearest",
-         extent=(0, width, height, 0))
+    show(middle, as_rgb(probe.image), f"input: {height}x{width}", interpolation="nearest", extent=(0, width, height, 0))
     middle.set(xlim=(0, limit), ylim=(limit, 0), xlabel="column", ylabel="row")
     kernel = probe.kernel
     figure.suptitle(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -36,7 +35,7 @@ def sample_pattern(size: int) -> torch.Tensor:
     return (torch.stack([red, green, blue]).clamp(0, 1) * 255).round().to(torch.uint8)
 
 
-def read_image(path: Path, size: Optional[int] = None) -> torch.Tensor:
+def read_image(path: Path, size: int | None = None) -> torch.Tensor:
     """An image file as uint8 3 x H x W, resized to size x size when ``size`` is given."""
     from PIL import Image, UnidentifiedImageError
 
@@ -57,11 +56,17 @@ class GeometryResult:
     probe: GeometryProbe
     folder: Path
     files: list[str]
-    run_location: Optional[str] = None  # where the files were logged, given a run
+    run_location: str | None = None  # where the files were logged, given a run
 
 
-def run_conv_geometry(out: Path, kernel: Optional[int] = None, size: Optional[int] = None,
-                      image_path: Optional[Path] = None, run=None, seed: int = 0) -> GeometryResult:
+def run_conv_geometry(
+    out: Path,
+    kernel: int | None = None,
+    size: int | None = None,
+    image_path: Path | None = None,
+    run=None,
+    seed: int = 0,
+) -> GeometryResult:
     """Probe stride and padding; write the table, the maps and the figure to ``out`` (and to ``run``).
 
     Without a run the filters are two Sobel-style edge detectors of ``kernel`` (default 3) and the
@@ -89,8 +94,14 @@ def run_conv_geometry(out: Path, kernel: Optional[int] = None, size: Optional[in
     source = f"the first-layer filters of run {run.run_id[:8]}" if run is not None else "two edge filters"
     output.save_figure(geometry_figure(probe, source), "feature_maps.png")
     output.save_frame(probe.table, "sizes.csv")
-    output.save_arrays("feature_maps.npz", {"image": probe.image, "weight": weight.detach().cpu().numpy(),
-                                            **{f"s{s}_p{p}": values for (s, p), values in probe.maps.items()}})
+    output.save_arrays(
+        "feature_maps.npz",
+        {
+            "image": probe.image,
+            "weight": weight.detach().cpu().numpy(),
+            **{f"s{s}_p{p}": values for (s, p), values in probe.maps.items()},
+        },
+    )
     result = GeometryResult(probe, output.folder, list(output.written))
     if run is not None:
         run.log_files([output.path(name) for name in output.written], GEOMETRY_ARTIFACT_DIR)
@@ -98,7 +109,7 @@ def run_conv_geometry(out: Path, kernel: Optional[int] = None, size: Optional[in
     return result
 
 
-def _run_filters_and_image(run, kernel: Optional[int], image: Optional[torch.Tensor], seed: int):
+def _run_filters_and_image(run, kernel: int | None, image: torch.Tensor | None, seed: int):
     """The run's first-layer filters, a sample image (unless given) and its normalisation constants."""
     from cifarsweep.probes.filters import first_conv, sample_images
     from cifarsweep.train import checkpoint as ckpt

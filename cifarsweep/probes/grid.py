@@ -9,9 +9,10 @@ with the same settings; otherwise it starts afresh.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,10 +32,16 @@ class Grid:
     done: np.ndarray  # a separate mask: a diverged point's loss may itself be NaN
 
     @classmethod
-    def empty(cls, name: str, settings: dict[str, Any], axes: list[np.ndarray]) -> "Grid":
+    def empty(cls, name: str, settings: dict[str, Any], axes: list[np.ndarray]) -> Grid:
         shape = tuple(len(axis) for axis in axes)
-        return cls(name, settings, [np.asarray(a, dtype=np.float64) for a in axes],
-                   np.full(shape, np.nan), np.full(shape, np.nan), np.zeros(shape, dtype=bool))
+        return cls(
+            name,
+            settings,
+            [np.asarray(a, dtype=np.float64) for a in axes],
+            np.full(shape, np.nan),
+            np.full(shape, np.nan),
+            np.zeros(shape, dtype=bool),
+        )
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -55,7 +62,7 @@ class Grid:
     def record(self, index: tuple[int, ...], loss: float, acc: float) -> None:
         self.loss[index], self.acc[index], self.done[index] = loss, acc, True
 
-    def value_at(self, coords: tuple[float, ...]) -> Optional[float]:
+    def value_at(self, coords: tuple[float, ...]) -> float | None:
         """The loss at exactly ``coords`` if that point is on the grid and computed, else None."""
         index = []
         for axis, coord in zip(self.axes, coords):
@@ -80,7 +87,7 @@ class Grid:
         return frame[self.done.ravel()].reset_index(drop=True)
 
 
-def load_grid(path: Path) -> Optional[Grid]:
+def load_grid(path: Path) -> Grid | None:
     """A grid saved by ``Grid.arrays``; None when the file is missing or unreadable."""
     try:
         with np.load(path, allow_pickle=False) as saved:

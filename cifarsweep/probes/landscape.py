@@ -18,8 +18,8 @@ network's statistics are those of an untrained model, not the trained one's).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -58,9 +58,9 @@ class LandscapeOptions:
     seed: int = 0  # seed of the random directions
     dims: tuple[int, ...] = (1, 2)  # 1: the lines and the interpolation; 2: the planes
     surface_3d: bool = False  # also draw the planes as 3-D surfaces
-    batch_size: Optional[int] = None  # evaluation batch; None = the run's eval_batch_size
-    device: Optional[str] = None  # None = the run's device setting
-    amp: Optional[str] = None  # None = the run's amp setting
+    batch_size: int | None = None  # evaluation batch; None = the run's eval_batch_size
+    device: str | None = None  # None = the run's device setting
+    amp: str | None = None  # None = the run's amp setting
 
     def validate(self) -> None:
         if self.resolution < 2:
@@ -111,15 +111,32 @@ def plan_surfaces(options: LandscapeOptions) -> list[SurfaceSpec]:
 def surface_settings(spec: SurfaceSpec, options: LandscapeOptions, subset: int, precision: str) -> dict:
     """Everything that changes a surface's values; a saved grid is continued only when these match."""
     first, last = float(spec.axes[0][0]), float(spec.axes[0][-1])
-    return {"kind": spec.kind, "center": spec.center, "points": len(spec.axes[0]), "from": first, "to": last,
-            "subset": subset, "seed": options.seed, "precision": precision}
+    return {
+        "kind": spec.kind,
+        "center": spec.center,
+        "points": len(spec.axes[0]),
+        "from": first,
+        "to": last,
+        "subset": subset,
+        "seed": options.seed,
+        "precision": precision,
+    }
 
 
 class SubsetLoss:
     """Loss and accuracy of a network, moved to a point of weight space, on a fixed set of images."""
 
-    def __init__(self, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, mean, std,
-                 batch_size: int, precision: Precision, channels_last: bool = False):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        mean,
+        std,
+        batch_size: int,
+        precision: Precision,
+        channels_last: bool = False,
+    ):
         self.model = model.eval()
         self.images, self.labels = images, labels
         self.mean, self.std = mean, std
@@ -134,36 +151,63 @@ class SubsetLoss:
     def __call__(self, center: Direction, directions: list[Direction], coords: tuple[float, ...]):
         """(loss, accuracy) with the network at ``center + sum(coords[i] * directions[i])``."""
         move_to(self.targets, center, directions, coords)
-        result = evaluate(self.model, self.images, self.labels, self.mean, self.std, self.batch_size,
-                          self.precision, self.channels_last)
+        result = evaluate(
+            self.model,
+            self.images,
+            self.labels,
+            self.mean,
+            self.std,
+            self.batch_size,
+            self.precision,
+            self.channels_last,
+        )
         return result.loss, result.top1
 
 
-def subset_loss(run: ProbeRun, model: torch.nn.Module, options: LandscapeOptions, device: torch.device,
-                precision: Precision) -> SubsetLoss:
+def subset_loss(
+    run: ProbeRun, model: torch.nn.Module, options: LandscapeOptions, device: torch.device, precision: Precision
+) -> SubsetLoss:
     """The run's model on ``device`` with the fixed, class-balanced subset of its training images."""
     data = run.data(model.head.out_features)
     keep = balanced_subset(data.train_labels, options.subset, run.cfg.data_seed)
     memory_format = torch.channels_last if run.cfg.channels_last else torch.contiguous_format
-    return SubsetLoss(model.to(device, memory_format=memory_format), data.train_images[keep].to(device),
-                      data.train_labels[keep].to(device), data.mean, data.std,
-                      options.batch_size or run.cfg.eval_batch_size, precision, run.cfg.channels_last)
+    return SubsetLoss(
+        model.to(device, memory_format=memory_format),
+        data.train_images[keep].to(device),
+        data.train_labels[keep].to(device),
+        data.mean,
+        data.std,
+        options.batch_size or run.cfg.eval_batch_size,
+        precision,
+        run.cfg.channels_last,
+    )
 
 
-def center_and_directions(spec: SurfaceSpec, states: dict[str, dict], parameter_names: list[str],
-                          seed: int, device: torch.device) -> tuple[Direction, list[Direction]]:
+def center_and_directions(
+    spec: SurfaceSpec, states: dict[str, dict], parameter_names: list[str], seed: int, device: torch.device
+) -> tuple[Direction, list[Direction]]:
     """The point a surface is centred on and the directions its axes follow."""
     if spec.kind == "interpolation":
         # Every floating-point entry moves, BatchNorm's running statistics included (see the module docstring).
-        start, end = ({name: value.to(device, torch.float32) for name, value in states[center].items()
-                       if value.is_floating_point()} for center in ("init", "final"))
+        start, end = (
+            {
+                name: value.to(device, torch.float32)
+                for name, value in states[center].items()
+                if value.is_floating_point()
+            }
+            for center in ("init", "final")
+        )
         return start, [difference(start, end)]
     center = {name: states[spec.center][name].to(device, torch.float32) for name in parameter_names}
     return center, random_directions(center, 1 if spec.kind == "line" else 2, seed)
 
 
-def fill(grid: Grid, evaluate_at: Callable[[tuple[float, ...]], tuple[float, float]],
-         save: Callable[[Grid], None], progress: PointProgress) -> None:
+def fill(
+    grid: Grid,
+    evaluate_at: Callable[[tuple[float, ...]], tuple[float, float]],
+    save: Callable[[Grid], None],
+    progress: PointProgress,
+) -> None:
     """Compute the grid's missing points in order, saving the grid after each one."""
     for index in grid.pending():
         loss, acc = evaluate_at(grid.coords(index))
@@ -182,11 +226,12 @@ class LandscapeResult:
     subset: int
     computed: int  # points computed by this call
     done_before: int  # points an earlier, interrupted call had saved
-    loss_at: dict[str, Optional[float]]  # the loss at the "init" and the "final" weights
+    loss_at: dict[str, float | None]  # the loss at the "init" and the "final" weights
 
 
-def run_landscape(run: ProbeRun, options: LandscapeOptions = LandscapeOptions(),
-                  progress: Optional[PointProgress] = None) -> LandscapeResult:
+def run_landscape(
+    run: ProbeRun, options: LandscapeOptions = LandscapeOptions(), progress: PointProgress | None = None
+) -> LandscapeResult:
     """Compute (or continue) the run's landscapes, then write their values and figures to the run."""
     from cifarsweep.probes.landscape_files import write_landscape
 
@@ -200,9 +245,15 @@ def run_landscape(run: ProbeRun, options: LandscapeOptions = LandscapeOptions(),
     subset = len(measure.labels)
     output = run.output("landscape")
     specs = plan_surfaces(options)
-    grids = {spec.name: resume_or_new(output.path(f"{spec.name}.npz"), spec.name,
-                                      surface_settings(spec, options, subset, precision.name),
-                                      list(spec.axes)) for spec in specs}
+    grids = {
+        spec.name: resume_or_new(
+            output.path(f"{spec.name}.npz"),
+            spec.name,
+            surface_settings(spec, options, subset, precision.name),
+            list(spec.axes),
+        )
+        for spec in specs
+    }
     done_before = sum(int(grid.done.sum()) for grid in grids.values())
     total = sum(grid.done.size for grid in grids.values())
     parameter_names = [name for name, _ in model.named_parameters()]
@@ -214,13 +265,33 @@ def run_landscape(run: ProbeRun, options: LandscapeOptions = LandscapeOptions(),
                 continue
             measure.load(states[spec.center])
             center, directions = center_and_directions(spec, states, parameter_names, options.seed, device)
-            fill(grid, lambda coords: measure(center, directions, coords),
-                 lambda g: output.save_arrays(f"{g.name}.npz", g.arrays()), progress)
+            fill(
+                grid,
+                lambda coords, center=center, directions=directions: measure(center, directions, coords),
+                lambda g: output.save_arrays(f"{g.name}.npz", g.arrays()),
+                progress,
+            )
     finally:
         progress.finish()
-    summary = {"run_id": run.run_id, "device": str(device), "precision": precision.name, "subset": subset,
-               "seed": options.seed, "resolution": options.resolution, "range": options.span,
-               "line_points": options.line_points}
+    summary = {
+        "run_id": run.run_id,
+        "device": str(device),
+        "precision": precision.name,
+        "subset": subset,
+        "seed": options.seed,
+        "resolution": options.resolution,
+        "range": options.span,
+        "line_points": options.line_points,
+    }
     loss_at = write_landscape(grids, output, summary, options.surface_3d, run.label)
-    return LandscapeResult(grids, output.publish(), list(output.written), str(device), precision.name,
-                           subset, total - done_before, done_before, loss_at)
+    return LandscapeResult(
+        grids,
+        output.publish(),
+        list(output.written),
+        str(device),
+        precision.name,
+        subset,
+        total - done_before,
+        done_before,
+        loss_at,
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from cifarsweep.probes.grid import Grid
 from cifarsweep.probes.landscape_plots import interpolation_figure, line_figure, plane_figure, surface_figure
@@ -11,20 +11,24 @@ from cifarsweep.probes.output import ProbeOutput
 WEIGHTS_LABEL = {"init": "initial weights", "final": "trained weights"}
 
 
-def checkpoint_losses(grids: dict[str, Grid]) -> dict[str, Optional[float]]:
+def checkpoint_losses(grids: dict[str, Grid]) -> dict[str, float | None]:
     """The loss at the initial and at the trained weights, read off whichever grid holds those points."""
-    found: dict[str, Optional[float]] = {}
+    found: dict[str, float | None] = {}
     for center, alpha in (("init", 0.0), ("final", 1.0)):
-        candidates = [grids[name].value_at((0.0,) * len(grids[name].axes))
-                      for name in (f"line_{center}", f"plane_{center}") if name in grids]
+        candidates = [
+            grids[name].value_at((0.0,) * len(grids[name].axes))
+            for name in (f"line_{center}", f"plane_{center}")
+            if name in grids
+        ]
         if "interpolation" in grids:
             candidates.append(grids["interpolation"].value_at((alpha,)))
         found[center] = next((value for value in candidates if value is not None), None)
     return found
 
 
-def write_landscape(grids: dict[str, Grid], output: ProbeOutput, summary: dict[str, Any],
-                    surface_3d: bool = False, label: str = "") -> dict[str, Optional[float]]:
+def write_landscape(
+    grids: dict[str, Grid], output: ProbeOutput, summary: dict[str, Any], surface_3d: bool = False, label: str = ""
+) -> dict[str, float | None]:
     """Save the numbers of every grid, draw the figures, write ``landscape.json``; returns the checkpoints' losses."""
     suffix = f": {label}" if label else ""
     for grid in grids.values():

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Optional
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -41,9 +42,7 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
 class ProbeOutput:
     """A folder of one probe's results, and how it reaches the run's artifacts."""
 
-    def __init__(
-        self, folder: Path, location: Optional[str] = None, upload: Optional[Callable[[list[Path]], None]] = None
-    ):
+    def __init__(self, folder: Path, location: str | None = None, upload: Callable[[list[Path]], None] | None = None):
         self.folder = Path(folder)
         self.location = location or str(self.folder)
         self._upload = upload

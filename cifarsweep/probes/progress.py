@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 from rich.progress import MofNCompleteColumn, Progress, TextColumn
 
@@ -26,9 +25,9 @@ class PointProgress:
 class PointsBar(PointProgress):
     """One bar over every grid point of a landscape: share done, ETA, points done, the last loss."""
 
-    def __init__(self, enabled: Optional[bool] = None):
+    def __init__(self, enabled: bool | None = None):
         self.enabled = sys.stdout.isatty() if enabled is None else enabled
-        self._bar: Optional[Progress] = None
+        self._bar: Progress | None = None
         self._task = None
 
     def start(self, total: int, done: int) -> None:

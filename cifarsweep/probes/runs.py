@@ -11,12 +11,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from cifarsweep.config import TrainConfig, build_config
 from cifarsweep.errors import UserError
 from cifarsweep.probes.output import ProbeOutput
-from cifarsweep.tracking.recorder import CHECKPOINT_ARTIFACT_DIR
+from cifarsweep.tracking.schema import CHECKPOINT_ARTIFACT_DIR, CONFIG_ARTIFACT
 from cifarsweep.tracking.store import client, local_artifact_dir, mask_password, resolve_tracking_uri, store_exists
 from cifarsweep.yamlfile import load_yaml_text
 
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from cifarsweep.models import CifarResNet
     from cifarsweep.train.device import Precision
 
-CONFIG_ARTIFACT = "config.yaml"
 PROBE_ARTIFACT_DIR = "probes"
 # Remote runs: checkpoints are downloaded and probe results kept here, so an
 # interrupted landscape can continue on this machine.
@@ -42,17 +41,17 @@ class ProbeRun:
     tracking_uri: str
     client: object
     cfg: TrainConfig
-    artifact_dir: Optional[Path]  # the run's artifact folder when it is on this disk, else None
+    artifact_dir: Path | None  # the run's artifact folder when it is on this disk, else None
 
     @property
     def label(self) -> str:
         """A short title for figures: the architecture, the data set and the run."""
         return f"{self.cfg.model} width {self.cfg.width}, {self.cfg.dataset}, run {self.run_id[:8]}"
 
-    def _fetch(self, relative: str) -> Optional[Path]:
+    def _fetch(self, relative: str) -> Path | None:
         return fetch_artifact(self.client, self.run_id, self.artifact_dir, relative)
 
-    def checkpoint(self, name: str) -> "dict[str, torch.Tensor]":
+    def checkpoint(self, name: str) -> dict[str, torch.Tensor]:
         """The state dict in ``checkpoints/<name>`` (init.pt, best.pt or final.pt), on the CPU."""
         from cifarsweep.train import checkpoint as ckpt
 
@@ -69,7 +68,7 @@ class ProbeRun:
             raise UserError(f"run {self.run_id}: {relative} is not a model state dict")
         return state
 
-    def model(self, state: "dict[str, torch.Tensor]", name: str = "final.pt") -> "CifarResNet":
+    def model(self, state: dict[str, torch.Tensor], name: str = "final.pt") -> CifarResNet:
         """The run's architecture (model, width) with ``state`` loaded; a mismatch is a ``UserError``."""
         from cifarsweep.models import build_model
 
@@ -85,7 +84,7 @@ class ProbeRun:
         model.load_state_dict(state)
         return model.eval()
 
-    def execution(self, device: Optional[str] = None, amp: Optional[str] = None) -> "tuple[torch.device, Precision]":
+    def execution(self, device: str | None = None, amp: str | None = None) -> tuple[torch.device, Precision]:
         """Device and autocast precision as the trainer picks them: the run's settings unless overridden."""
         from cifarsweep.train.device import resolve_device, resolve_precision
 
@@ -96,7 +95,7 @@ class ProbeRun:
             raise UserError(f"--device {name}: expected auto, cpu, cuda, cuda:N or mps") from None
         return resolved, resolve_precision(amp or self.cfg.amp, resolved)
 
-    def data(self, num_classes: int) -> "ImageData":
+    def data(self, num_classes: int) -> ImageData:
         """The run's data set, as its config describes it; it must have the model's number of classes."""
         from cifarsweep.data import load_data
 
@@ -123,7 +122,7 @@ class ProbeRun:
             self.client.log_artifact(self.run_id, str(path), artifact_path)
 
 
-def fetch_artifact(mlflow_client, run_id: str, artifact_dir: Optional[Path], relative: str) -> Optional[Path]:
+def fetch_artifact(mlflow_client, run_id: str, artifact_dir: Path | None, relative: str) -> Path | None:
     """A local path of artifact ``relative``, downloaded first from a remote store; None if absent."""
     if artifact_dir is not None:
         path = artifact_dir / relative
@@ -140,7 +139,7 @@ def fetch_artifact(mlflow_client, run_id: str, artifact_dir: Optional[Path], rel
     return destination
 
 
-def describe_mismatch(expected: dict, found: dict) -> Optional[str]:
+def describe_mismatch(expected: dict, found: dict) -> str | None:
     """What keeps ``found`` from loading into a model whose state is ``expected``; None if it fits."""
     missing = [key for key in expected if key not in found]
     unexpected = [key for key in found if key not in expected]
@@ -163,7 +162,7 @@ def _shape(tensor) -> str:
     return "x".join(str(size) for size in tensor.shape) or "scalar"
 
 
-def open_run(run_id: str, tracking_uri: Optional[str] = None) -> ProbeRun:
+def open_run(run_id: str, tracking_uri: str | None = None) -> ProbeRun:
     """Find run ``run_id`` and read its config; an unknown run is a ``UserError``."""
     from mlflow.exceptions import MlflowException
 

@@ -11,33 +11,47 @@ from __future__ import annotations
 
 import json
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any
 
 import pandas as pd
 import yaml
 
 from cifarsweep.config import TrainConfig
 from cifarsweep.errors import UserError
-from cifarsweep.tracking.recorder import TAG_CELL, TAG_KIND, TAG_PARENT, TAG_REASON, TAG_STATE, TAG_SWEEP, TAG_TRIAL
 from cifarsweep.tracking.readers import open_reader
+from cifarsweep.tracking.schema import (
+    METRIC_PREFIX,
+    PARAM_PREFIX,
+    SPEC_ARTIFACT,
+    TAG_CELL,
+    TAG_DIRECTION,
+    TAG_KIND,
+    TAG_OBJECTIVE,
+    TAG_PARENT,
+    TAG_REASON,
+    TAG_SAMPLER,
+    TAG_SPEC,
+    TAG_STATE,
+    TAG_STEPS_PER_EPOCH,
+    TAG_SWEEP,
+    TAG_SWEPT,
+    TAG_TRAIN_IMAGES,
+    TAG_TRIAL,
+    TAG_VARIANT,
+    TAG_VARIANT_OVERRIDES,
+)
 from cifarsweep.tracking.store import mask_password, resolve_tracking_uri
 
-TAG_OBJECTIVE = "cifarsweep.objective"
-TAG_DIRECTION = "cifarsweep.direction"
-TAG_SAMPLER = "cifarsweep.sampler"
-TAG_SWEPT = "cifarsweep.swept_params"
-TAG_SPEC = "cifarsweep.spec"
-SPEC_ARTIFACT = "spec.json"  # the sweep engine logs the validated spec on the parent run
-TAG_VARIANT = "cifarsweep.variant"
-TAG_VARIANT_OVERRIDES = "cifarsweep.variant_overrides"
-TAG_TRAIN_IMAGES = "cifarsweep.train_images"
-TAG_STEPS_PER_EPOCH = "cifarsweep.steps_per_epoch"
-
-PARAM_PREFIX = "params."
-METRIC_PREFIX = "metrics."
 # A run without a state tag (an older writer, or a crash before tagging) gets one from its status.
-_STATE_OF_STATUS = {"FINISHED": "COMPLETE", "KILLED": "PRUNED", "FAILED": "FAIL", "RUNNING": "RUNNING", "SCHEDULED": "RUNNING"}
+_STATE_OF_STATUS = {
+    "FINISHED": "COMPLETE",
+    "KILLED": "PRUNED",
+    "FAILED": "FAIL",
+    "RUNNING": "RUNNING",
+    "SCHEDULED": "RUNNING",
+}
 
 
 @dataclass(frozen=True)
@@ -73,12 +87,15 @@ class SweepFrames:
     @property
     def metric_names(self) -> list[str]:
         """Metrics that at least one trial has (final values)."""
-        return sorted(c[len(METRIC_PREFIX):] for c in self.trials.columns if c.startswith(METRIC_PREFIX)
-                      and self.trials[c].notna().any())
+        return sorted(
+            c[len(METRIC_PREFIX) :]
+            for c in self.trials.columns
+            if c.startswith(METRIC_PREFIX) and self.trials[c].notna().any()
+        )
 
     @property
     def param_names(self) -> list[str]:
-        return [c[len(PARAM_PREFIX):] for c in self.trials.columns if c.startswith(PARAM_PREFIX)]
+        return [c[len(PARAM_PREFIX) :] for c in self.trials.columns if c.startswith(PARAM_PREFIX)]
 
 
 @dataclass
@@ -107,7 +124,7 @@ _PARSERS = {name: _parser(info.annotation) for name, info in TrainConfig.model_f
 _INT_FIELDS = {name for name, info in TrainConfig.model_fields.items() if _parser(info.annotation) is int}
 
 
-def parse_param(name: str, text: Optional[str]) -> Any:
+def parse_param(name: str, text: str | None) -> Any:
     """A training field's MLflow param string back as its typed value ("None" -> None)."""
     if text is None or text == "None":
         return None
@@ -140,11 +157,13 @@ def _wide(long: pd.DataFrame, prefix: str = "") -> pd.DataFrame:
 def _times(runs: pd.DataFrame) -> pd.DataFrame:
     runs = runs.copy()
     for name in ("start", "end"):
-        runs[f"{name}_time"] = pd.to_datetime(pd.to_numeric(runs.pop(f"{name}_ms"), errors="coerce"), unit="ms", utc=True)
+        runs[f"{name}_time"] = pd.to_datetime(
+            pd.to_numeric(runs.pop(f"{name}_ms"), errors="coerce"), unit="ms", utc=True
+        )
     return runs
 
 
-def list_sweeps(tracking_uri: Optional[str] = None) -> pd.DataFrame:
+def list_sweeps(tracking_uri: str | None = None) -> pd.DataFrame:
     """Every sweep in the store, most recent first: name, experiment_id, parent_run_id, start_time, sampler, objective."""
     reader = open_reader(resolve_tracking_uri(tracking_uri))
     try:
@@ -154,30 +173,43 @@ def list_sweeps(tracking_uri: Optional[str] = None) -> pd.DataFrame:
 
 
 def _sweep_table(runs: pd.DataFrame, tags: pd.DataFrame) -> pd.DataFrame:
-    columns = ["name", "experiment_id", "parent_run_id", "start_time", "sampler", "objective", "direction", "artifact_uri"]
+    columns = [
+        "name",
+        "experiment_id",
+        "parent_run_id",
+        "start_time",
+        "sampler",
+        "objective",
+        "direction",
+        "artifact_uri",
+    ]
     if runs.empty:
         return pd.DataFrame(columns=columns)
     runs = _times(runs).set_index("run_id").join(_wide(tags))
-    table = pd.DataFrame({
-        "name": runs.get(TAG_SWEEP, pd.Series(index=runs.index, dtype=object)).fillna(runs["experiment"]),
-        "experiment_id": runs["experiment_id"].astype(str),
-        "parent_run_id": runs.index,
-        "start_time": runs["start_time"],
-        "sampler": runs.get(TAG_SAMPLER, ""),
-        "objective": runs.get(TAG_OBJECTIVE, "val_acc"),
-        "direction": runs.get(TAG_DIRECTION, "maximize"),
-        "artifact_uri": runs["artifact_uri"],
-    })
+    table = pd.DataFrame(
+        {
+            "name": runs.get(TAG_SWEEP, pd.Series(index=runs.index, dtype=object)).fillna(runs["experiment"]),
+            "experiment_id": runs["experiment_id"].astype(str),
+            "parent_run_id": runs.index,
+            "start_time": runs["start_time"],
+            "sampler": runs.get(TAG_SAMPLER, ""),
+            "objective": runs.get(TAG_OBJECTIVE, "val_acc"),
+            "direction": runs.get(TAG_DIRECTION, "maximize"),
+            "artifact_uri": runs["artifact_uri"],
+        }
+    )
     table = table.sort_values("start_time", ascending=False)
     # A sweep re-created under the same name keeps only its newest parent.
     return table.drop_duplicates("name", keep="first").reset_index(drop=True)
 
 
-def latest_sweep(tracking_uri: Optional[str] = None) -> str:
+def latest_sweep(tracking_uri: str | None = None) -> str:
     """The name of the sweep whose parent run started last."""
     sweeps = list_sweeps(tracking_uri)
     if sweeps.empty:
-        raise UserError(f"no sweeps in {mask_password(resolve_tracking_uri(tracking_uri))} (run `cifarsweep run SPEC.yaml` first)")
+        raise UserError(
+            f"no sweeps in {mask_password(resolve_tracking_uri(tracking_uri))} (run `cifarsweep run SPEC.yaml` first)"
+        )
     return str(sweeps["name"].iloc[0])
 
 
@@ -201,7 +233,7 @@ def _sweep_from(row: pd.Series, tags: dict[str, str], params: dict[str, str], sp
     )
 
 
-def _parse_spec(text: Optional[str]) -> dict:
+def _parse_spec(text: str | None) -> dict:
     try:
         data = yaml.safe_load(text) if text else {}
     except yaml.YAMLError:
@@ -210,7 +242,7 @@ def _parse_spec(text: Optional[str]) -> dict:
 
 
 def load_sweep(
-    name: Optional[str] = None, tracking_uri: Optional[str] = None, metrics: Optional[Iterable[str]] = None
+    name: str | None = None, tracking_uri: str | None = None, metrics: Iterable[str] | None = None
 ) -> SweepFrames:
     """A sweep's trials and per-epoch metrics; ``name=None`` is the most recent sweep.
 
@@ -233,7 +265,9 @@ def load_sweep(
         own = parent_tags[parent_tags["run_id"] == row["parent_run_id"]]
         own = dict(zip(own["key"], own["value"]))
         params = reader.params_of([row["parent_run_id"]])
-        spec = _parse_spec(own.get(TAG_SPEC) or reader.artifact_text(row["parent_run_id"], row["artifact_uri"], SPEC_ARTIFACT))
+        spec = _parse_spec(
+            own.get(TAG_SPEC) or reader.artifact_text(row["parent_run_id"], row["artifact_uri"], SPEC_ARTIFACT)
+        )
         sweep = _sweep_from(row, own, dict(zip(params["key"], params["value"])), spec)
         runs, tags, params, latest = reader.experiment_runs(sweep.experiment_id)
         trials = _trial_frame(runs, tags, params, latest, _trial_ids(tags, sweep.parent_run_id))
@@ -252,20 +286,22 @@ def _empty_history() -> pd.DataFrame:
     return pd.DataFrame(columns=["run_id", "key", "step", "value", "timestamp"])
 
 
-def tidy_history(raw: pd.DataFrame, run_ids: Optional[set] = None) -> pd.DataFrame:
+def tidy_history(raw: pd.DataFrame, run_ids: set | None = None) -> pd.DataFrame:
     """run_id, metric, step, value, timestamp; a step logged twice (a resumed run) keeps its last value."""
     frame = raw.rename(columns={"key": "metric"})
     if run_ids is not None:
         frame = frame[frame["run_id"].isin(run_ids)]
     frame = frame.sort_values(["run_id", "metric", "step", "timestamp"], kind="stable")
     frame = frame.drop_duplicates(["run_id", "metric", "step"], keep="last")
-    return pd.DataFrame({
-        "run_id": frame["run_id"].astype("category"),
-        "metric": frame["metric"].astype("category"),
-        "step": frame["step"].astype("int64"),
-        "value": frame["value"].astype(float),
-        "timestamp": pd.to_datetime(frame["timestamp"].astype("int64"), unit="ms", utc=True),
-    }).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "run_id": frame["run_id"].astype("category"),
+            "metric": frame["metric"].astype("category"),
+            "step": frame["step"].astype("int64"),
+            "value": frame["value"].astype(float),
+            "timestamp": pd.to_datetime(frame["timestamp"].astype("int64"), unit="ms", utc=True),
+        }
+    ).reset_index(drop=True)
 
 
 def _trial_ids(tags: pd.DataFrame, parent_run_id: str) -> set:
@@ -291,21 +327,24 @@ def _trial_frame(runs, tags, params, latest, run_ids: set) -> pd.DataFrame:
         return tag_wide[key] if key in tag_wide else pd.Series(default, index=runs.index, dtype=object)
 
     status = runs["status"].astype(str)
-    frame = pd.DataFrame({
-        "run_name": runs["run_name"],
-        "trial": pd.to_numeric(tag(TAG_TRIAL), errors="coerce").astype("Int64"),
-        "cell": tag(TAG_CELL),
-        "variant": tag(TAG_VARIANT),
-        "variant_overrides": tag(TAG_VARIANT_OVERRIDES),
-        "state": tag(TAG_STATE).fillna(status.map(_STATE_OF_STATUS)),
-        "status": status,
-        "reason": tag(TAG_REASON),
-        "train_images": pd.to_numeric(tag(TAG_TRAIN_IMAGES), errors="coerce").astype("Int64"),
-        "steps_per_epoch": pd.to_numeric(tag(TAG_STEPS_PER_EPOCH), errors="coerce").astype("Int64"),
-        "start_time": runs["start_time"],
-        "end_time": runs["end_time"],
-        "artifact_uri": runs["artifact_uri"],
-    }, index=runs.index)
+    frame = pd.DataFrame(
+        {
+            "run_name": runs["run_name"],
+            "trial": pd.to_numeric(tag(TAG_TRIAL), errors="coerce").astype("Int64"),
+            "cell": tag(TAG_CELL),
+            "variant": tag(TAG_VARIANT),
+            "variant_overrides": tag(TAG_VARIANT_OVERRIDES),
+            "state": tag(TAG_STATE).fillna(status.map(_STATE_OF_STATUS)),
+            "status": status,
+            "reason": tag(TAG_REASON),
+            "train_images": pd.to_numeric(tag(TAG_TRAIN_IMAGES), errors="coerce").astype("Int64"),
+            "steps_per_epoch": pd.to_numeric(tag(TAG_STEPS_PER_EPOCH), errors="coerce").astype("Int64"),
+            "start_time": runs["start_time"],
+            "end_time": runs["end_time"],
+            "artifact_uri": runs["artifact_uri"],
+        },
+        index=runs.index,
+    )
     frame["duration_s"] = (frame["end_time"] - frame["start_time"]).dt.total_seconds()
     param_wide = _wide(params[params["run_id"].isin(runs.index)]).reindex(runs.index)
     for name in param_wide.columns:
@@ -317,7 +356,7 @@ def _trial_frame(runs, tags, params, latest, run_ids: set) -> pd.DataFrame:
     return frame.rename_axis("run_id").reset_index()
 
 
-def load_run(run_id: str, tracking_uri: Optional[str] = None) -> RunFrames:
+def load_run(run_id: str, tracking_uri: str | None = None) -> RunFrames:
     """One run of any experiment (a sweep trial or a ``cifarsweep train`` run)."""
     uri = resolve_tracking_uri(tracking_uri)
     reader = open_reader(uri)

@@ -22,17 +22,18 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Optional
 from urllib.parse import urlparse
 
 import pandas as pd
 
 from cifarsweep.errors import UserError
-from cifarsweep.tracking.recorder import TAG_KIND
-from cifarsweep.tracking.store import is_server_uri, local_artifact_dir, mask_password, store_exists
+from cifarsweep.stores.urls import is_server_uri, mask_password, sqlite_path
+from cifarsweep.tracking.schema import TAG_KIND
+from cifarsweep.tracking.store import local_artifact_dir, store_exists
 
 _RUN_COLUMNS = ["run_id", "run_name", "status", "start_ms", "end_ms", "artifact_uri", "experiment_id"]
 
@@ -49,14 +50,21 @@ class _SqlReader:
         c = column
         self.experiments = table("experiments", c("experiment_id"), c("name"), c("lifecycle_stage"))
         self.runs = table(
-            "runs", c("run_uuid"), c("name"), c("status"), c("start_time"), c("end_time"), c("artifact_uri"),
-            c("experiment_id"), c("lifecycle_stage"),
+            "runs",
+            c("run_uuid"),
+            c("name"),
+            c("status"),
+            c("start_time"),
+            c("end_time"),
+            c("artifact_uri"),
+            c("experiment_id"),
+            c("lifecycle_stage"),
         )
         self.tags = table("tags", c("run_uuid"), c("key"), c("value"))
         self.params = table("params", c("run_uuid"), c("key"), c("value"))
         self.latest = table("latest_metrics", c("run_uuid"), c("key"), c("value"), c("step"), c("is_nan"))
         self.metrics = table("metrics", c("run_uuid"), c("key"), c("value"), c("step"), c("timestamp"), c("is_nan"))
-        if uri.startswith("sqlite:///"):
+        if sqlite_path(uri) is not None:
             from sqlalchemy.dialects import sqlite
 
             self.dialect = sqlite.dialect()
@@ -70,12 +78,12 @@ class _SqlReader:
         if self._connection is None:
             if self._engine is None:
                 # isolation_level=None: autocommit, so SELECTs never open a write transaction.
-                self._connection = sqlite3.connect(self.uri[len("sqlite:///"):], isolation_level=None)
+                self._connection = sqlite3.connect(sqlite_path(self.uri), isolation_level=None)
             else:
                 self._connection = self._engine.raw_connection()
         return self._connection
 
-    def artifact_text(self, run_id: str, artifact_uri: str, path: str) -> Optional[str]:
+    def artifact_text(self, run_id: str, artifact_uri: str, path: str) -> str | None:
         """A small artifact's text when the run's artifacts are on this machine's disk (else None)."""
         local = local_artifact_dir(artifact_uri or "")
         target = local / path if local is not None else None
@@ -96,7 +104,9 @@ class _SqlReader:
             rows = cursor.fetchall()
         except Exception as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"tracking store {mask_password(self.uri)} cannot be read as an MLflow store: {reason}") from None
+            raise UserError(
+                f"tracking store {mask_password(self.uri)} cannot be read as an MLflow store: {reason}"
+            ) from None
         finally:
             cursor.close()
         return pd.DataFrame.from_records(rows, columns=columns)
@@ -122,27 +132,36 @@ class _SqlReader:
 
     def params_of(self, run_ids: list[str]) -> pd.DataFrame:
         p = self.params.c
-        return self.frame(self.sa.select(p.run_uuid, p.key, p.value).where(p.run_uuid.in_(run_ids)), ["run_id", "key", "value"])
+        return self.frame(
+            self.sa.select(p.run_uuid, p.key, p.value).where(p.run_uuid.in_(run_ids)), ["run_id", "key", "value"]
+        )
 
     def experiment_runs(self, experiment_id: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """Runs, tags, params and latest metrics of every active run of one experiment."""
         sa, r = self.sa, self.runs.c
         in_experiment = self._active_runs([experiment_id])
         runs = self.frame(
-            sa.select(r.run_uuid, r.name, r.status, r.start_time, r.end_time, r.artifact_uri, r.experiment_id)
-            .where(r.experiment_id == int(experiment_id), r.lifecycle_stage == "active"),
+            sa.select(r.run_uuid, r.name, r.status, r.start_time, r.end_time, r.artifact_uri, r.experiment_id).where(
+                r.experiment_id == int(experiment_id), r.lifecycle_stage == "active"
+            ),
             _RUN_COLUMNS,
         )
         t, p, m = self.tags.c, self.params.c, self.latest.c
-        tags = self.frame(sa.select(t.run_uuid, t.key, t.value).where(t.run_uuid.in_(in_experiment)), ["run_id", "key", "value"])
-        params = self.frame(sa.select(p.run_uuid, p.key, p.value).where(p.run_uuid.in_(in_experiment)), ["run_id", "key", "value"])
+        tags = self.frame(
+            sa.select(t.run_uuid, t.key, t.value).where(t.run_uuid.in_(in_experiment)), ["run_id", "key", "value"]
+        )
+        params = self.frame(
+            sa.select(p.run_uuid, p.key, p.value).where(p.run_uuid.in_(in_experiment)), ["run_id", "key", "value"]
+        )
         latest = self.frame(
             sa.select(m.run_uuid, m.key, m.value, m.step, m.is_nan).where(m.run_uuid.in_(in_experiment)),
             ["run_id", "key", "value", "step", "is_nan"],
         )
         return runs, tags, params, _nan_where_flagged(latest)
 
-    def metric_history(self, run_ids: Optional[list[str]], keys: Optional[list[str]], experiment_id: Optional[str] = None) -> pd.DataFrame:
+    def metric_history(
+        self, run_ids: list[str] | None, keys: list[str] | None, experiment_id: str | None = None
+    ) -> pd.DataFrame:
         """Every logged value of ``keys`` (all keys when None) for the runs, in one SELECT."""
         m = self.metrics.c
         query = self.sa.select(m.run_uuid, m.key, m.step, m.value, m.timestamp, m.is_nan)
@@ -163,7 +182,9 @@ class _SqlReader:
             return runs, *(pd.DataFrame(columns=["run_id", "key", "value"]) for _ in range(3)), ""
         t, p, m = self.tags.c, self.params.c, self.latest.c
         tags = self.frame(sa.select(t.run_uuid, t.key, t.value).where(t.run_uuid == run_id), ["run_id", "key", "value"])
-        params = self.frame(sa.select(p.run_uuid, p.key, p.value).where(p.run_uuid == run_id), ["run_id", "key", "value"])
+        params = self.frame(
+            sa.select(p.run_uuid, p.key, p.value).where(p.run_uuid == run_id), ["run_id", "key", "value"]
+        )
         latest = self.frame(
             sa.select(m.run_uuid, m.key, m.value, m.step, m.is_nan).where(m.run_uuid == run_id),
             ["run_id", "key", "value", "step", "is_nan"],
@@ -211,7 +232,7 @@ class _RestReader:
     def close(self) -> None:
         pass
 
-    def artifact_text(self, run_id: str, artifact_uri: str, path: str) -> Optional[str]:
+    def artifact_text(self, run_id: str, artifact_uri: str, path: str) -> str | None:
         """A small artifact's text, downloaded through the server (None if it is not there)."""
         import tempfile
 
@@ -231,11 +252,19 @@ class _RestReader:
                 return runs
 
     @staticmethod
-    def _frames(runs: list, experiments: Optional[dict[str, str]] = None):
+    def _frames(runs: list, experiments: dict[str, str] | None = None):
         rows, tags, params, latest = [], [], [], []
         for run in runs:
             info = run.info
-            row = [info.run_id, info.run_name, info.status, info.start_time, info.end_time, info.artifact_uri, info.experiment_id]
+            row = [
+                info.run_id,
+                info.run_name,
+                info.status,
+                info.start_time,
+                info.end_time,
+                info.artifact_uri,
+                info.experiment_id,
+            ]
             if experiments is not None:
                 row.append(experiments.get(info.experiment_id, ""))
             rows.append(row)
@@ -278,7 +307,9 @@ class _RestReader:
         experiment = self.client.get_experiment(run.info.experiment_id)
         return (*self._frames([run]), experiment.name)
 
-    def metric_history(self, run_ids: Optional[list[str]], keys: Optional[list[str]], experiment_id: Optional[str] = None) -> pd.DataFrame:
+    def metric_history(
+        self, run_ids: list[str] | None, keys: list[str] | None, experiment_id: str | None = None
+    ) -> pd.DataFrame:
         runs = self._searched.get(experiment_id) if run_ids is None else [self.client.get_run(rid) for rid in run_ids]
         if runs is None:
             runs = self._search([experiment_id])
@@ -300,7 +331,9 @@ class _RestReader:
             except _NoBulkEndpoint:
                 self._bulk_works = False
         return [
-            (rid, m.key, m.step, m.value, m.timestamp) for rid in run_ids for m in self.client.get_metric_history(rid, key)
+            (rid, m.key, m.step, m.value, m.timestamp)
+            for rid in run_ids
+            for m in self.client.get_metric_history(rid, key)
         ]
 
     def _bulk(self, key: str, run_ids: list[str]) -> list[tuple]:
@@ -308,7 +341,9 @@ class _RestReader:
         from mlflow.utils.rest_utils import http_request
 
         params = [("run_id", rid) for rid in run_ids] + [("metric_key", key), ("max_results", self.BULK_ROWS)]
-        response = http_request(get_default_host_creds(self.uri), self.BULK_ENDPOINT, "GET", params=params, raise_on_status=False)
+        response = http_request(
+            get_default_host_creds(self.uri), self.BULK_ENDPOINT, "GET", params=params, raise_on_status=False
+        )
         if response.status_code in (404, 405, 501):
             raise _NoBulkEndpoint()
         response.raise_for_status()
@@ -317,7 +352,10 @@ class _RestReader:
             # The response was cut at the server's limit: ask again in halves.
             half = len(run_ids) // 2
             return self._bulk(key, run_ids[:half]) + self._bulk(key, run_ids[half:])
-        return [(m["run_id"], m["key"], int(m.get("step", 0)), m.get("value", float("nan")), m.get("timestamp")) for m in metrics]
+        return [
+            (m["run_id"], m["key"], int(m.get("step", 0)), m.get("value", float("nan")), m.get("timestamp"))
+            for m in metrics
+        ]
 
 
 class _NoBulkEndpoint(Exception):
@@ -331,6 +369,10 @@ def open_reader(uri: str):
         return _RestReader(uri)
     if scheme in ("sqlite", "postgresql", "mysql", "mssql"):
         if not store_exists(uri):
-            raise UserError(f"no MLflow store at {mask_password(uri)} yet: no sweeps to report (run `cifarsweep run SPEC.yaml` first)")
+            raise UserError(
+                f"no MLflow store at {mask_password(uri)} yet: no sweeps to report (run `cifarsweep run SPEC.yaml` first)"
+            )
         return _SqlReader(uri)
-    raise UserError(f"--tracking-uri {mask_password(uri)}: reports read database stores (sqlite, postgresql, mysql) or http(s) servers")
+    raise UserError(
+        f"--tracking-uri {mask_password(uri)}: reports read database stores (sqlite, postgresql, mysql) or http(s) servers"
+    )

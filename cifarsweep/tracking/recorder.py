@@ -13,6 +13,7 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +22,14 @@ import yaml
 
 from cifarsweep.config import TrainConfig
 from cifarsweep.manifest import build_manifest
+from cifarsweep.tracking import schema
+from cifarsweep.tracking.schema import CHECKPOINT_ARTIFACT_DIR, TAG_PARENT, TAG_REASON
 from cifarsweep.tracking.store import local_artifact_dir
 from cifarsweep.train import checkpoint as ckpt
 from cifarsweep.train.results import EPOCH_METRICS, EpochReport, TrainResult
 
-CHECKPOINT_ARTIFACT_DIR = "checkpoints"
 CACHE_DIR = Path("mlruns") / ".checkpoint-cache"
 MAX_PARAMS_PER_BATCH = 100
-
-TAG_SWEEP = "cifarsweep.sweep"
-TAG_TRIAL = "cifarsweep.trial"
-TAG_CELL = "cifarsweep.cell"
-TAG_STATE = "cifarsweep.state"
-TAG_REASON = "cifarsweep.reason"
-TAG_KIND = "cifarsweep.kind"
-TAG_PARENT = "mlflow.parentRunId"
 
 
 class RunRecorder:
@@ -55,7 +49,7 @@ class RunRecorder:
         run_name: str | None = None,
         tags: dict[str, str] | None = None,
         parent_run_id: str | None = None,
-    ) -> "RunRecorder":
+    ) -> RunRecorder:
         tags = dict(tags or {})
         if parent_run_id:
             tags[TAG_PARENT] = parent_run_id
@@ -75,7 +69,7 @@ class RunRecorder:
         params = [Param(key, value) for key, value in cfg.as_params().items() if key not in existing]
         for start in range(0, len(params), MAX_PARAMS_PER_BATCH):
             self.client.log_batch(self.run_id, params=params[start : start + MAX_PARAMS_PER_BATCH])
-        self.client.log_text(self.run_id, yaml.safe_dump(cfg.model_dump(), sort_keys=False), "config.yaml")
+        self.client.log_text(self.run_id, yaml.safe_dump(cfg.model_dump(), sort_keys=False), schema.CONFIG_ARTIFACT)
 
     def checkpoint_dir(self) -> Path:
         """A local folder for the trainer's checkpoints (the artifact folder itself when local)."""
@@ -91,7 +85,9 @@ class RunRecorder:
         if self._local_artifacts is None and not (directory / ckpt.LAST).is_file():
             for name in (ckpt.LAST, ckpt.INIT, ckpt.BEST):
                 try:
-                    self.client.download_artifacts(self.run_id, f"{CHECKPOINT_ARTIFACT_DIR}/{name}", str(directory.parent))
+                    self.client.download_artifacts(
+                        self.run_id, f"{CHECKPOINT_ARTIFACT_DIR}/{name}", str(directory.parent)
+                    )
                 except Exception:  # not uploaded yet: nothing to resume from
                     continue
         return directory
@@ -109,7 +105,9 @@ class RunRecorder:
 
         logged = {m.step for m in self.client.get_metric_history(self.run_id, "epoch_seconds")}
         missing = [entry for entry in history if int(entry["epoch"]) not in logged]
-        metrics = [Metric(name, float(entry[name]), 0, int(entry["epoch"])) for entry in missing for name in EPOCH_METRICS]
+        metrics = [
+            Metric(name, float(entry[name]), 0, int(entry["epoch"])) for entry in missing for name in EPOCH_METRICS
+        ]
         if metrics:
             self.client.log_batch(self.run_id, metrics=metrics)
         self._logged_steps = logged | {int(entry["epoch"]) for entry in missing}
@@ -135,37 +133,42 @@ class RunRecorder:
                 self.client.log_artifact(self.run_id, str(path), CHECKPOINT_ARTIFACT_DIR)
 
     # -- after training ----------------------------------------------------
-    def log_result(self, result: TrainResult, cfg: TrainConfig, keep_last: bool = False) -> None:
-        """Final metrics, the manifest, the report, the confusion matrix and the curves."""
-        from mlflow.entities import Metric
+    def log_result(
+        self,
+        result: TrainResult,
+        cfg: TrainConfig,
+        tables: dict[str, pd.DataFrame] | None = None,
+        figures: dict[str, Callable[[Path], None]] | None = None,
+        keep_last: bool = False,
+    ) -> None:
+        """Final metrics, the manifest, the report, the confusion matrix, and the caller's tables and figures.
 
-        from cifarsweep.analysis.run_figures import confusion_matrix_figure, learning_curves, most_confused
-        from cifarsweep.analysis.style import close
+        ``figures`` maps an artifact name to a function that draws the figure into
+        the path it is given: the store layer files figures but does not draw them.
+        """
+        from mlflow.entities import Metric
 
         timestamp = int(time.time() * 1000)
         last_epoch = result.history[-1].epoch if result.history else 0
         finals = [Metric(name, value, timestamp, last_epoch) for name, value in result.final_metrics().items()]
         self.client.log_batch(self.run_id, metrics=finals)
         manifest = build_manifest(
-            result.device, result.precision, {"seed": cfg.seed, "data_seed": cfg.data_seed},
+            result.device,
+            result.precision,
+            {"seed": cfg.seed, "data_seed": cfg.data_seed},
             {"parameters": result.parameters, "seconds": round(result.seconds, 2), "start_epoch": result.start_epoch},
         )
-        history = pd.DataFrame([report.metrics() | {"epoch": report.epoch} for report in result.history])
         confusion = pd.DataFrame(result.confusion, index=result.classes, columns=result.classes)
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
-            (folder / "classification_report.txt").write_text(result.report_text)
-            (folder / "classification_report.json").write_text(json.dumps(result.report_dict, indent=2))
-            history.to_csv(folder / "history.csv", index=False)
-            confusion.to_csv(folder / "confusion_matrix.csv")
-            most_confused(result.confusion, result.classes).to_csv(folder / "most_confused.csv", index=False)
-            for name, figure in (
-                ("learning_curves.png", learning_curves(history, self.run.info.run_name or "")),
-                ("confusion_matrix.png", confusion_matrix_figure(result.confusion, result.classes)),
-            ):
-                figure.savefig(folder / name, dpi=120)
-                close(figure)
+            (folder / schema.MANIFEST_ARTIFACT).write_text(json.dumps(manifest, indent=2))
+            (folder / schema.REPORT_TEXT_ARTIFACT).write_text(result.report_text)
+            (folder / schema.REPORT_JSON_ARTIFACT).write_text(json.dumps(result.report_dict, indent=2))
+            confusion.to_csv(folder / schema.CONFUSION_ARTIFACT)
+            for name, table in (tables or {}).items():
+                table.to_csv(folder / name, index=False)
+            for name, draw in (figures or {}).items():
+                draw(folder / name)
             self.client.log_artifacts(self.run_id, str(folder))
         self._finish_checkpoints(result, keep_last)
 
@@ -181,6 +184,10 @@ class RunRecorder:
         elif not keep_last:
             # The resumable state is three times the model's size; once final.pt exists it is spent.
             (directory / ckpt.LAST).unlink(missing_ok=True)
+
+    def log_folder(self, folder: Path, artifact_path: str) -> None:
+        """Upload a local folder's files (e.g. TensorBoard event files) under ``artifact_path``."""
+        self.client.log_artifacts(self.run_id, str(folder), artifact_path)
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         for key, value in tags.items():

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from cifarsweep.errors import UserError
+from cifarsweep.stores.urls import absolute_sqlite, is_server_uri, mask_password, sqlite_exists, sqlite_path
 
 DEFAULT_DIR = Path("mlruns")
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
@@ -31,51 +32,23 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     return absolute_sqlite(uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
 
 
-def absolute_sqlite(uri: str) -> str:
-    """``sqlite:///relative.db`` -> ``sqlite:////abs/relative.db``.
-
-    A relative path is resolved when a connection opens; MLflow caches stores by
-    URI, so a process (or a worker started elsewhere) must not depend on its cwd.
-    """
-    path = _sqlite_path(uri)
-    if path is None or path.is_absolute() or str(path) == ":memory:":
-        return uri
-    return "sqlite:///" + str(path.resolve())
-
-
-def mask_password(uri: str) -> str:
-    """The URI with any password replaced by ***, for messages, params and tags."""
-    return re.sub(r"(://[^:/@]+:)[^@/]*@", r"\1***@", uri)
-
-
-def _sqlite_path(uri: str) -> Path | None:
-    if not uri.startswith("sqlite:///"):
-        return None
-    return Path(uri[len("sqlite:///") :])
-
-
-def is_server_uri(uri: str) -> bool:
-    return urlparse(uri).scheme in ("http", "https")
-
-
 def prepare_local_store(uri: str) -> None:
     """Create the folder of an embedded SQLite store (called just before the first write)."""
-    path = _sqlite_path(uri)
+    path = sqlite_path(uri)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def store_exists(uri: str) -> bool:
     """False when an embedded SQLite store has not been created yet (servers: assume yes)."""
-    path = _sqlite_path(uri)
-    return path is None or path.is_file()
+    return sqlite_exists(uri)
 
 
 def client(uri: str | None = None):
     """An ``MlflowClient`` for the resolved URI (importing mlflow only when needed)."""
     from mlflow.tracking import MlflowClient
 
-    from cifarsweep import sqlite_concurrency
+    from cifarsweep.stores import sqlite as sqlite_concurrency
 
     sqlite_concurrency.install()
     uri = resolve_tracking_uri(uri)
@@ -171,4 +144,6 @@ def _check_http(uri: str, timeout_s: float) -> None:
         return  # it answered: the server is up (auth or routing is checked by the next request)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise UserError(f"tracking server {mask_password(uri)} is not reachable: {mask_password(str(reason))}") from None
+        raise UserError(
+            f"tracking server {mask_password(uri)} is not reachable: {mask_password(str(reason))}"
+        ) from None

@@ -15,7 +15,9 @@ class TensorBoardWriter:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            raise UserError("tensorboard: true needs the tensorboard package (pip install 'cifarsweep[tensorboard]')") from None
+            raise UserError(
+                "tensorboard: true needs the tensorboard package (pip install 'cifarsweep[tensorboard]')"
+            ) from None
         self.log_dir = Path(log_dir)
         self._writer = SummaryWriter(log_dir=str(self.log_dir))
 

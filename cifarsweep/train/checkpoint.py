@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -40,14 +41,14 @@ def save_atomic(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def load(path: Path, map_location: "str | torch.device" = "cpu") -> Any:
+def load(path: Path, map_location: str | torch.device = "cpu") -> Any:
     """Load a checkpoint safely (tensors and plain containers only)."""
     import torch
 
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
-def cpu_state_dict(module: "torch.nn.Module") -> "dict[str, torch.Tensor]":
+def cpu_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A copy of the module's state on the CPU (so later training steps cannot change it)."""
     return {key: value.detach().to("cpu", copy=True) for key, value in module.state_dict().items()}
 
@@ -94,10 +95,10 @@ class CheckpointWriter:
 
     def __init__(self, background: bool = True) -> None:
         self.background = background
-        self._thread: Optional[threading.Thread] = None
-        self._error: Optional[BaseException] = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
 
-    def save(self, items: "list[tuple[Any, Path]]", on_written: Optional[Callable[[], None]] = None) -> None:
+    def save(self, items: list[tuple[Any, Path]], on_written: Callable[[], None] | None = None) -> None:
         """Snapshot and queue ``items``; ``on_written`` runs on the writer's thread once all are on disk."""
         self.wait()
         snapshots = [(_snapshot(obj), path) for obj, path in items]
@@ -108,7 +109,7 @@ class CheckpointWriter:
         self._thread = threading.Thread(target=self._write, args=(snapshots, on_written), name="checkpoint-writer")
         self._thread.start()
 
-    def _write(self, snapshots: list, on_written: Optional[Callable[[], None]]) -> None:
+    def _write(self, snapshots: list, on_written: Callable[[], None] | None) -> None:
         try:
             for (copied, landed), path in snapshots:
                 landed()
@@ -129,7 +130,7 @@ class CheckpointWriter:
 
     close = wait
 
-    def __enter__(self) -> "CheckpointWriter":
+    def __enter__(self) -> CheckpointWriter:
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:

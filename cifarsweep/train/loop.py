@@ -21,7 +21,6 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -100,22 +99,20 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 # Fields that change where and how fast a training runs, not what it computes:
 # a checkpoint may be resumed with other values (another GPU, say).
-EXECUTION_FIELDS = frozenset({"device", "compile", "channels_last", "tensorboard", "eval_batch_size", "data_dir", "download"})
+EXECUTION_FIELDS = frozenset(
+    {"device", "compile", "channels_last", "tensorboard", "eval_batch_size", "data_dir", "download"}
+)
 
 
 def _check_config_matches(state: dict, cfg: TrainConfig, path: Path) -> None:
     saved = state.get("config")
     current = cfg.model_dump()
-    changed = sorted(
-        key for key in (saved or {}) if key not in EXECUTION_FIELDS and saved.get(key) != current.get(key)
-    )
+    changed = sorted(key for key in (saved or {}) if key not in EXECUTION_FIELDS and saved.get(key) != current.get(key))
     if changed:
         raise UserError(f"{path}: checkpoint was written by a different config (changed: {', '.join(changed)})")
 
 
-def new_state(
-    cfg: TrainConfig, num_classes: int, steps: int, device: torch.device, precision: Precision
-) -> TrainState:
+def new_state(cfg: TrainConfig, num_classes: int, steps: int, device: torch.device, precision: Precision) -> TrainState:
     """A fresh model (on ``device``, in the configured memory format), optimiser, schedule and scaler."""
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = build_model(cfg.model, num_classes, cfg.width).to(device, memory_format=memory_format)
@@ -141,19 +138,26 @@ class TrainingRun:
     def evaluate(self, images: torch.Tensor, labels: torch.Tensor, keep_predictions: bool = False) -> Evaluation:
         cfg = self.cfg
         return evaluate(
-            self.forward, images, labels, self.data.mean, self.data.std, cfg.eval_batch_size, self.precision,
-            cfg.channels_last, keep_predictions=keep_predictions,
+            self.forward,
+            images,
+            labels,
+            self.data.mean,
+            self.data.std,
+            cfg.eval_batch_size,
+            self.precision,
+            cfg.channels_last,
+            keep_predictions=keep_predictions,
         )
 
 
 def train(
     cfg: TrainConfig,
     *,
-    checkpoint_dir: Optional[Path] = None,
-    on_epoch: Optional[EpochCallback] = None,
-    progress: Optional[Progress] = None,
-    data: Optional[ImageData] = None,
-    on_checkpoint: Optional[EpochCallback] = None,
+    checkpoint_dir: Path | None = None,
+    on_epoch: EpochCallback | None = None,
+    progress: Progress | None = None,
+    data: ImageData | None = None,
+    on_checkpoint: EpochCallback | None = None,
 ) -> TrainResult:
     """Train one model as ``cfg`` says and return its metrics, report and checkpoint paths.
 
@@ -231,7 +235,7 @@ def save_epoch_checkpoint(
     cfg: TrainConfig,
     epoch: int,
     checkpoint_dir: Path,
-    on_checkpoint: Optional[EpochCallback] = None,
+    on_checkpoint: EpochCallback | None = None,
 ) -> EpochReport:
     """Queue ``best.pt`` (when the epoch improved) and ``last.pt``; return the epoch's report
     pointing at ``last.pt``. The writer's thread writes them while training goes on, then
@@ -272,7 +276,7 @@ def _run_epoch(run: TrainingRun, epoch: int, progress: Progress) -> EpochReport:
     return report
 
 
-def train_epoch(run: TrainingRun, epoch: int, progress: Optional[Progress] = None) -> tuple[float, float, float]:
+def train_epoch(run: TrainingRun, epoch: int, progress: Progress | None = None) -> tuple[float, float, float]:
     """The training steps of one epoch: (mean loss, accuracy, seconds)."""
     cfg, data, device = run.cfg, run.data, run.device
     progress = progress or Progress()
@@ -286,7 +290,13 @@ def train_epoch(run: TrainingRun, epoch: int, progress: Optional[Progress] = Non
     synchronize(device)
     epoch_start = last_progress = time.perf_counter()
     batches = train_batches(
-        data.train_images, data.train_labels, cfg.batch_size, run.augment, data.mean, data.std, generator,
+        data.train_images,
+        data.train_labels,
+        cfg.batch_size,
+        run.augment,
+        data.mean,
+        data.std,
+        generator,
         cfg.channels_last,
     )
     for step, (images, labels) in enumerate(batches, start=1):
@@ -316,7 +326,7 @@ def train_step(
     images: torch.Tensor,
     labels: torch.Tensor,
     precision: Precision,
-    mix_rng: Optional[np.random.Generator] = None,
+    mix_rng: np.random.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation step on one batch (MixUp/CutMix first when ``mix_rng`` is given).
 
@@ -351,9 +361,10 @@ def train_step(
     with torch.no_grad():
         predicted = logits.argmax(dim=1)
         if mixed:
-            hits = batch.lam * (predicted == batch.labels_a).sum() + (1.0 - batch.lam) * (
-                predicted == batch.labels_b
-            ).sum()
+            hits = (
+                batch.lam * (predicted == batch.labels_a).sum()
+                + (1.0 - batch.lam) * (predicted == batch.labels_b).sum()
+            )
         else:
             hits = (predicted == labels).sum()
     return loss.detach(), hits

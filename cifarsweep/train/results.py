@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,7 @@ class EpochReport:
     epoch_seconds: float
     best_val_acc: float
     is_best: bool
-    checkpoint: Optional[Path] = None
+    checkpoint: Path | None = None
 
     def metrics(self) -> dict[str, float]:
         return {name: float(getattr(self, name)) for name in EPOCH_METRICS}
@@ -57,7 +58,7 @@ class TrainResult:
     parameters: int
     seconds: float
     start_epoch: int = 1
-    checkpoint_dir: Optional[Path] = None
+    checkpoint_dir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

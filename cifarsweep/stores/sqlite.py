@@ -1,0 +1,63 @@
+"""SQLite settings that let many processes share one database file.
+
+SQLite allows one writer at a time. A transaction that reads and then writes
+can fail at once with "database is locked" when another process wrote in
+between, whatever the timeout (SQLite refuses the lock upgrade to avoid a
+deadlock). So:
+
+- every SQLite connection gets write-ahead logging (readers never wait for a
+  writer) and a long busy timeout;
+- engines registered with ``immediate_transactions(engine)`` (Optuna's) begin
+  every transaction with ``BEGIN IMMEDIATE``: the write lock is taken first,
+  waiting for it if needed, so a read-then-write can never be refused.
+  MLflow's store is left in the driver's default mode, which only begins a
+  transaction at the first write (its migrations open nested connections that
+  an immediate lock would deadlock).
+
+The listeners are registered on SQLAlchemy's ``Engine`` class, so they reach
+the engines that Optuna and MLflow create inside their own code.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import weakref
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+BUSY_TIMEOUT_MS = 120_000
+
+_immediate: weakref.WeakSet[Engine] = weakref.WeakSet()
+_installed = False
+
+
+def _on_connect(dbapi_connection, _record) -> None:
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+
+def _on_begin(connection) -> None:
+    if connection.dialect.name == "sqlite" and connection.engine in _immediate:
+        driver_connection = connection.connection.driver_connection
+        driver_connection.isolation_level = None  # the driver must not add its own BEGIN
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def install() -> None:
+    """Register the listeners on every SQLAlchemy engine (idempotent)."""
+    global _installed
+    if not _installed:
+        event.listen(Engine, "connect", _on_connect)
+        event.listen(Engine, "begin", _on_begin)
+        _installed = True
+
+
+def immediate_transactions(engine: Engine) -> None:
+    """Make every transaction of ``engine`` (an engine on SQLite) start with ``BEGIN IMMEDIATE``."""
+    install()
+    _immediate.add(engine)

@@ -1,0 +1,381 @@
+"""A sweep = an Optuna study (coordination) + an MLflow experiment (records).
+
+This module opens or creates the study, checks that a re-run spec is the same
+sweep, queues grid cells, hands out trials exactly once, and keeps the sweep's
+parent MLflow run. Grid cells are queued as WAITING trials and claimed with
+Optuna's atomic WAITING -> RUNNING transition, so two workers can never take
+the same cell (Optuna's GridSampler, by contrast, can repeat cells across
+workers).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from cifarsweep.errors import UserError
+from cifarsweep.space import Cell, grid_cells, suggest_params
+from cifarsweep.spec import SweepSpec
+from cifarsweep.stores.optuna_storage import open_storage
+from cifarsweep.tracking import schema
+from cifarsweep.tracking.store import client as mlflow_client
+from cifarsweep.tracking.store import get_or_create_experiment, mask_password
+from cifarsweep.tracking.sweep_records import create_parent_run
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+
+ATTR_IDENTITY = "cifarsweep.identity"
+ATTR_SPEC = "cifarsweep.spec"
+ATTR_PARENT_RUN = "cifarsweep.parent_run_id"
+ATTR_COORDINATOR = "cifarsweep.coordinator"
+
+# Why a FAIL trial failed; the ones marked retried do not count towards n_trials.
+OUTCOME_DIVERGED = "diverged"
+OUTCOME_ERROR = "error"
+OUTCOME_INTERRUPTED = "interrupted"
+OUTCOME_DUPLICATE = "duplicate"
+OUTCOME_SURPLUS = "surplus"
+NOT_COUNTED = {OUTCOME_INTERRUPTED, OUTCOME_DUPLICATE, OUTCOME_SURPLUS}
+
+
+@dataclass
+class Sweep:
+    """An open sweep: its spec, its study and where its runs are recorded."""
+
+    spec: SweepSpec
+    study: optuna.Study
+    storage_url: str
+    tracking_uri: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def storage(self):
+        return self.study._storage  # Optuna's public studies expose no storage accessor
+
+    def mlflow(self):
+        return mlflow_client(self.tracking_uri)
+
+    def experiment_id(self) -> str:
+        return get_or_create_experiment(self.mlflow(), self.tracking_uri, self.name)
+
+    @property
+    def parent_run_id(self) -> str | None:
+        return self.study.user_attrs.get(ATTR_PARENT_RUN)
+
+
+def build_sampler(spec: SweepSpec, worker_index: int = 0) -> optuna.samplers.BaseSampler:
+    """The spec's sampler. Each worker offsets the seed, so parallel random samplers do not repeat each other."""
+    seed = None if spec.sweep.seed is None else spec.sweep.seed + worker_index
+    kind = spec.sweep.kind
+    if kind == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if kind == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if kind == "qmc":
+        # QMC points depend on the trial number, not on the worker: no offset needed.
+        return optuna.samplers.QMCSampler(seed=spec.sweep.seed, warn_independent_sampling=False)
+    return optuna.samplers.RandomSampler(seed=seed)  # random, and grid (whose trials are all queued)
+
+
+def build_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
+    pruner = spec.pruner
+    if pruner.kind == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=pruner.n_startup_trials, n_warmup_steps=pruner.warmup_epochs
+        )
+    if pruner.kind == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=pruner.min_resource, max_resource=spec.base.epochs, reduction_factor=pruner.reduction_factor
+        )
+    if pruner.kind == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=pruner.min_resource, reduction_factor=pruner.reduction_factor
+        )
+    return optuna.pruners.NopPruner()
+
+
+def _differences(stored: dict, current: dict, prefix: str = "") -> list[str]:
+    changes = []
+    for key in sorted(set(stored) | set(current)):
+        old, new = stored.get(key), current.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            changes += _differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            changes.append(f"{prefix}{key} {old!r} -> {new!r}")
+    return changes
+
+
+def check_identity(study: optuna.Study, spec: SweepSpec) -> None:
+    """Refuse a spec whose base config, kind or objective differ from the stored sweep's."""
+    stored = study.user_attrs.get(ATTR_IDENTITY)
+    if stored is None:
+        return
+    changes = _differences(stored, spec.identity())
+    if changes:
+        raise UserError(
+            f"sweep {spec.name!r} already exists with a different definition ({'; '.join(changes[:6])}"
+            f"{'; ...' if len(changes) > 6 else ''}); give the spec another name to start a new sweep"
+        )
+
+
+def open_sweep(
+    spec: SweepSpec,
+    storage_url: str,
+    tracking_uri: str,
+    create: bool,
+    worker_index: int = 0,
+    stale_callback=None,
+) -> Sweep:
+    """Open the sweep's study (creating it when ``create``) and check it is the same sweep."""
+    storage = open_storage(storage_url, spec.sweep.heartbeat_interval, spec.sweep.grace_period, stale_callback)
+    sampler, pruner = build_sampler(spec, worker_index), build_pruner(spec)
+    if create:
+        study = optuna.create_study(
+            storage=storage,
+            study_name=spec.name,
+            sampler=sampler,
+            pruner=pruner,
+            direction=spec.objective.resolved_direction,
+            load_if_exists=True,
+        )
+    else:
+        try:
+            study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner)
+        except KeyError:
+            raise UserError(
+                f"sweep {spec.name!r} does not exist in {mask_password(storage_url)}; start it with `cifarsweep run`"
+            ) from None
+    check_identity(study, spec)
+    if ATTR_IDENTITY not in study.user_attrs:
+        study.set_user_attr(ATTR_IDENTITY, spec.identity())
+        study.set_user_attr(ATTR_SPEC, spec.model_dump(mode="json"))
+    return Sweep(spec, study, storage_url, tracking_uri)
+
+
+def trial_cell(trial: optuna.trial.FrozenTrial) -> str | None:
+    return trial.user_attrs.get("cell")
+
+
+def enqueue_missing_cells(sweep: Sweep) -> int:
+    """Queue every grid cell that has no trial yet; returns how many were added."""
+    if not sweep.spec.is_grid:
+        return 0
+    known = {trial_cell(t) for t in sweep.study.get_trials(deepcopy=False)}
+    added = 0
+    for cell in grid_cells(sweep.spec):
+        if cell.key not in known:
+            sweep.study.enqueue_trial({}, user_attrs={**cell.to_attrs(), "attempt": 0})
+            added += 1
+    return added
+
+
+def stored_cells(sweep: Sweep) -> set[str]:
+    return {trial_cell(t) for t in sweep.study.get_trials(deepcopy=False)} - {None}
+
+
+def counted_trials(sweep: Sweep) -> int:
+    """Trials that use up n_trials: all but retried, duplicate and surplus ones."""
+    count = 0
+    for trial in sweep.study.get_trials(deepcopy=False):
+        if trial.state == TrialState.FAIL and (
+            trial.user_attrs.get("outcome") in NOT_COUNTED or trial.user_attrs.get("outcome") is None
+        ):
+            continue  # failed by a lost worker (retried) or not a real trial
+        count += 1
+    return count
+
+
+def counts_as_done(trial: optuna.trial.FrozenTrial) -> bool:
+    """Finished for good: complete, pruned, or failed in a way a retry would repeat."""
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    return trial.state == TrialState.FAIL and trial.user_attrs.get("outcome") in (OUTCOME_DIVERGED, OUTCOME_ERROR)
+
+
+def total_trials(sweep: Sweep) -> int:
+    """How many trials the sweep runs to completion."""
+    if sweep.spec.is_grid:
+        return len({cell.key for cell in grid_cells(sweep.spec)} | stored_cells(sweep))
+    return sweep.spec.sweep.n_trials or 0
+
+
+def _claim_waiting(sweep: Sweep) -> optuna.Trial | None:
+    for frozen in sweep.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        try:
+            if sweep.storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING):
+                return optuna.trial.Trial(sweep.study, frozen._trial_id)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+    return None
+
+
+def _is_duplicate(sweep: Sweep, trial: optuna.Trial) -> bool:
+    """Another trial already holds this cell (running or done): a second `run` queued it twice."""
+    cell = trial.user_attrs.get("cell")
+    if cell is None:
+        return False
+    for other in sweep.study.get_trials(
+        deepcopy=False, states=(TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
+    ):
+        if other.number != trial.number and trial_cell(other) == cell:
+            return True
+    return False
+
+
+def fail_trial(sweep: Sweep, trial_id: int, outcome: str, reason: str) -> None:
+    """Record why, then mark FAIL (attributes cannot be set once a trial is finished)."""
+    storage = sweep.storage
+    storage.set_trial_user_attr(trial_id, "outcome", outcome)
+    storage.set_trial_user_attr(trial_id, "reason", reason[:2000])
+    try:
+        storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        pass
+
+
+def claim_trial(sweep: Sweep) -> optuna.Trial | None:
+    """The next trial for this worker, or None when nothing is left to start."""
+    while True:
+        trial = _claim_waiting(sweep)
+        if trial is None and not sweep.spec.is_grid and counted_trials(sweep) < total_trials(sweep):
+            trial = sweep.study.ask()
+            if counted_trials(sweep) > total_trials(sweep):  # another worker asked at the same moment
+                fail_trial(sweep, trial._trial_id, OUTCOME_SURPLUS, "n_trials already reached")
+                return None
+        if trial is None:
+            return None
+        if _is_duplicate(sweep, trial):
+            fail_trial(sweep, trial._trial_id, OUTCOME_DUPLICATE, "cell already taken by another trial")
+            continue
+        return trial
+
+
+def cell_for(sweep: Sweep, trial: optuna.Trial) -> Cell:
+    """The cell a claimed trial runs: queued with it (grid, retries) or sampled now."""
+    attrs = trial.user_attrs
+    if not sweep.spec.is_grid:
+        params = suggest_params(trial, sweep.spec)  # a retry gets its fixed values back
+        if "cell" not in attrs:
+            cell = Cell(params, sweep.spec.seeds[0])
+            for key, value in {**cell.to_attrs(), "attempt": 0}.items():
+                trial.set_user_attr(key, value)
+            return cell
+    return Cell.from_attrs(attrs)
+
+
+def enqueue_retry(sweep: Sweep, frozen: optuna.trial.FrozenTrial, count_attempt: bool) -> int | None:
+    """Queue the same cell again (keeping its MLflow run id, so it resumes); None when out of retries."""
+    attempt = int(frozen.user_attrs.get("attempt", 0)) + (1 if count_attempt else 0)
+    if attempt > sweep.spec.sweep.max_retries:
+        return None
+    attrs = {k: v for k, v in frozen.user_attrs.items() if k not in ("worker", "outcome", "reason")}
+    attrs.update(attempt=attempt, retry_of=frozen.number)
+    sweep.study.enqueue_trial(frozen.params, user_attrs=attrs)
+    return attempt
+
+
+def remaining(sweep: Sweep) -> tuple[int, int]:
+    """(trials waiting to start, trials running) right now."""
+    waiting = running = 0
+    for trial in sweep.study.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING)):
+        if trial.state == TrialState.WAITING:
+            waiting += 1
+        else:
+            running += 1
+    if not sweep.spec.is_grid:
+        waiting += max(0, total_trials(sweep) - counted_trials(sweep))
+    return waiting, running
+
+
+def is_complete(sweep: Sweep) -> bool:
+    waiting, running = remaining(sweep)
+    return waiting == 0 and running == 0
+
+
+# -- the parent MLflow run -------------------------------------------------------
+
+
+def ensure_parent_run(sweep: Sweep) -> str:
+    """The sweep's parent run id, creating the run (and recording it in the study) the first time."""
+    existing = sweep.parent_run_id
+    if existing:
+        return existing
+    client = sweep.mlflow()
+    experiment_id = sweep.experiment_id()
+    spec = sweep.spec
+    tags = {
+        schema.TAG_KIND: schema.KIND_SWEEP,
+        schema.TAG_SWEEP: spec.name,
+        schema.TAG_OBJECTIVE: spec.objective.metric,
+        schema.TAG_DIRECTION: spec.objective.resolved_direction,
+        schema.TAG_SAMPLER: spec.sweep.kind,
+        schema.TAG_PRUNER: spec.pruner.kind,
+        schema.TAG_SWEPT: json.dumps(spec.swept_params),
+        schema.TAG_SEEDS: json.dumps(spec.seeds),
+        schema.TAG_VARIANTS: json.dumps(list(spec.sweep.variants or [])),
+        schema.TAG_STORAGE: mask_password(sweep.storage_url),
+        "mlflow.note.content": spec.description or f"cifarsweep sweep {spec.name}",
+    }
+    run_id = create_parent_run(
+        client, experiment_id, spec.name, tags, spec.base.as_params(), spec.model_dump(mode="json")
+    )
+    sweep.study.set_user_attr(ATTR_PARENT_RUN, run_id)
+    return run_id
+
+
+def mark_coordinator(sweep: Sweep, pid: int, running: bool) -> None:
+    """Record which process drives the sweep, so another can tell when it died."""
+    sweep.study.set_user_attr(ATTR_COORDINATOR, {"host": socket.gethostname(), "pid": pid, "running": running})
+
+
+def best_trial(sweep: Sweep) -> optuna.trial.FrozenTrial | None:
+    try:
+        return sweep.study.best_trial
+    except ValueError:  # no completed trial yet
+        return None
+
+
+def trial_summary(sweep: Sweep) -> list[dict[str, Any]]:
+    """One row per trial: number, state, cell, values, epochs, run id, notes (for status and the parent run)."""
+    retried = {}
+    trials = sweep.study.get_trials(deepcopy=False)
+    for trial in trials:
+        if "retry_of" in trial.user_attrs:
+            retried[trial.user_attrs["retry_of"]] = trial.number
+    rows = []
+    for trial in trials:
+        attrs = trial.user_attrs
+        cell = Cell.from_attrs(attrs) if "params" in attrs else None
+        note = attrs.get("reason", "")
+        if trial.number in retried:
+            note = f"retried as #{retried[trial.number]}" + (f" ({note})" if note else "")
+        elif trial.state == TrialState.FAIL and not note:
+            note = "worker lost"
+        rows.append(
+            {
+                "trial": trial.number,
+                "state": trial.state.name,
+                "cell": attrs.get("cell", ""),
+                "label": cell.label if cell else "",
+                "params": (cell.params if cell else trial.params),
+                "seed": cell.seed if cell else None,
+                "variant": cell.variant if cell else None,
+                "value": trial.value if trial.state == TrialState.COMPLETE else None,
+                "epochs": len(trial.intermediate_values),
+                "run_id": attrs.get("mlflow_run_id", ""),
+                "attempt": attrs.get("attempt", 0),
+                "note": note,
+            }
+        )
+    return rows

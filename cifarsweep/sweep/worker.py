@@ -1,0 +1,124 @@
+"""The worker loop: claim a trial, train it, repeat until the sweep has nothing left.
+
+Every process that trains trials runs this loop: ``cifarsweep run`` itself (one
+worker), each process of ``run --workers N``, and ``cifarsweep worker`` on other
+machines. A worker with nothing to claim waits while other workers still run
+trials, because a worker that dies leaves its trial to be retried.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+
+from cifarsweep.config import TrainConfig
+from cifarsweep.data import ImageData, load_data
+from cifarsweep.stores.retry import with_retries
+from cifarsweep.sweep.reconcile import StaleTrialHandler, reconcile
+from cifarsweep.sweep.study import Sweep, claim_trial, remaining
+from cifarsweep.sweep.trial import Heartbeat, Interrupted, TrialOutcome, run_trial
+
+IDLE_POLL_SECONDS = 2.0
+DATA_FIELDS = (
+    "dataset",
+    "data_dir",
+    "train_subset",
+    "val_subset",
+    "synthetic_classes",
+    "image_size",
+    "data_seed",
+    "download",
+)
+
+
+class DataCache:
+    """Decoded data sets by the fields that define them, so a worker decodes CIFAR once, not per trial."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple, ImageData] = {}
+
+    def __call__(self, cfg: TrainConfig) -> ImageData:
+        key = tuple(getattr(cfg, name) for name in DATA_FIELDS)
+        if key not in self._cache:
+            self._cache.clear()  # one data set at a time: sweeps rarely mix them
+            self._cache[key] = load_data(cfg)
+        return self._cache[key]
+
+
+@contextmanager
+def terminate_as_interrupt():
+    """SIGTERM (Slurm preemption, Kubernetes eviction, `kill`) stops the trial like Ctrl-C does."""
+
+    def raise_interrupted(signum, _frame):
+        raise Interrupted(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, raise_interrupted)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def limit_cpu_threads() -> None:
+    """Honour CIFARSWEEP_THREADS (set by `run --workers N` so N workers share the cores)."""
+    threads = os.environ.get("CIFARSWEEP_THREADS")
+    if threads:
+        import torch
+
+        torch.set_num_threads(max(1, int(threads)))
+
+
+class Worker:
+    """Pulls trials from one sweep until none remain (or ``max_trials`` is reached)."""
+
+    def __init__(
+        self,
+        sweep: Sweep,
+        handler: StaleTrialHandler,
+        display=None,
+        device: str | None = None,
+        max_trials: int | None = None,
+        on_trial: Callable[[TrialOutcome], None] | None = None,
+    ):
+        self.sweep, self.handler, self.display = sweep, handler, display
+        self.device, self.max_trials, self.on_trial = device, max_trials, on_trial
+        self.data = DataCache()
+        self.outcomes: list[TrialOutcome] = []
+
+    def run(self) -> list[TrialOutcome]:
+        limit_cpu_threads()
+        with terminate_as_interrupt():
+            while self.max_trials is None or len(self.outcomes) < self.max_trials:
+                with_retries(lambda: reconcile(self.sweep, self.handler, check_runs=False), "look for lost trials")
+                trial = with_retries(lambda: claim_trial(self.sweep), "claim a trial")
+                if trial is None:
+                    waiting, running = with_retries(lambda: remaining(self.sweep), "count remaining trials")
+                    if waiting == 0 and running == 0:
+                        break
+                    time.sleep(IDLE_POLL_SECONDS)  # others are still training; their trials may come back
+                    continue
+                self.sweep.storage.record_heartbeat(trial._trial_id)
+                with Heartbeat(self.sweep.storage, trial._trial_id, self.sweep.spec.sweep.heartbeat_interval):
+                    outcome = self._run_one(trial)
+                self.outcomes.append(outcome)
+                if self.on_trial is not None:
+                    self.on_trial(outcome)
+        return self.outcomes
+
+    def _run_one(self, trial) -> TrialOutcome:
+        display = self.display
+        if display is not None:
+            display.trial_started(trial)
+        on_epoch = display.trial_epoch if display is not None else None
+        progress = display.trainer_progress() if display is not None else None
+        outcome = run_trial(self.sweep, trial, progress, self.data, self.device, on_epoch)
+        if display is not None:
+            display.trial_finished(outcome)
+        return outcome

@@ -1,0 +1,149 @@
+"""One training inside one MLflow run: the path both ``cifarsweep train`` and every sweep trial take.
+
+``train_in_run`` is the shared core: the trainer with each epoch logged to the
+run, TensorBoard event files when the config asks for them, checkpoints
+uploaded when the artifact store is remote, and the result recorded with its
+figures. A sweep trial plugs its own steps in through ``after_epoch`` (Optuna
+reporting and pruning) and ``guard`` (retries around store calls);
+``train_tracked`` is the plain single run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cifarsweep.config import TrainConfig
+from cifarsweep.data import ImageData, load_data
+from cifarsweep.tracking import schema
+from cifarsweep.tracking.recorder import RunRecorder
+from cifarsweep.tracking.store import client, get_or_create_experiment, resolve_tracking_uri
+from cifarsweep.tracking.tensorboard import TensorBoardWriter
+from cifarsweep.train import EpochReport, Progress, TrainResult, train
+from cifarsweep.train.device import resolve_device, resolve_precision
+
+DEFAULT_EXPERIMENT = "train"
+T = TypeVar("T")
+
+
+def _direct(call: Callable[[], T], what: str) -> T:
+    return call()
+
+
+@dataclass
+class TrackedResult:
+    result: TrainResult
+    run_id: str
+    experiment_id: str
+    artifact_uri: str
+    tracking_uri: str
+
+
+def run_tags(kind: str, cfg: TrainConfig, data: ImageData) -> dict[str, str]:
+    """The tags every tracked training carries, single run or sweep trial alike."""
+    from cifarsweep.data.loader import steps_per_epoch
+
+    images = int(data.train_images.shape[0])
+    return {
+        schema.TAG_KIND: kind,
+        schema.TAG_TRAIN_IMAGES: str(images),
+        schema.TAG_STEPS_PER_EPOCH: str(steps_per_epoch(images, cfg.batch_size)),
+    }
+
+
+def train_in_run(
+    recorder: RunRecorder,
+    cfg: TrainConfig,
+    data: ImageData,
+    checkpoint_dir: Path,
+    progress: Progress | None = None,
+    after_epoch: Callable[[EpochReport], None] | None = None,
+    guard: Callable[[Callable[[], Any], str], Any] = _direct,
+) -> TrainResult:
+    """Train with every epoch logged to ``recorder``'s run (and to TensorBoard when ``cfg.tensorboard``).
+
+    ``after_epoch`` runs once the epoch is recorded (a sweep reports to Optuna
+    and may prune there); ``guard(call, what)`` wraps every store call (a sweep
+    retries them). The caller records the result (``record_result``) and closes the run.
+    """
+    board = (
+        TensorBoardWriter(Path(checkpoint_dir).parent / schema.TENSORBOARD_ARTIFACT_DIR) if cfg.tensorboard else None
+    )
+
+    def epoch_done(report: EpochReport) -> None:
+        guard(lambda: recorder.on_epoch(report), f"log epoch {report.epoch}")
+        if board is not None:
+            board(report)
+        if after_epoch is not None:
+            after_epoch(report)
+
+    def checkpoint_done(report: EpochReport) -> None:
+        guard(lambda: recorder.on_checkpoint(report), "upload the checkpoint")
+
+    try:
+        return train(
+            cfg,
+            checkpoint_dir=checkpoint_dir,
+            on_epoch=epoch_done,
+            progress=progress,
+            data=data,
+            on_checkpoint=checkpoint_done,
+        )
+    finally:
+        if board is not None:
+            board.close()
+            if not recorder.artifacts_are_local:
+                guard(lambda: recorder.log_folder(board.log_dir, schema.TENSORBOARD_ARTIFACT_DIR), "upload TensorBoard")
+
+
+def record_result(recorder: RunRecorder, result: TrainResult, cfg: TrainConfig, keep_last: bool = False) -> None:
+    """Final metrics, tables and the run's two figures (learning curves, confusion matrix)."""
+    import pandas as pd
+
+    from cifarsweep.analysis.run_figures import confusion_matrix_figure, learning_curves, most_confused
+    from cifarsweep.analysis.style import save
+
+    history = pd.DataFrame([report.metrics() | {"epoch": report.epoch} for report in result.history])
+    figures = {
+        schema.LEARNING_CURVES_FIGURE: lambda path: save(
+            learning_curves(history, recorder.run.info.run_name or ""), path
+        ),
+        schema.CONFUSION_FIGURE: lambda path: save(confusion_matrix_figure(result.confusion, result.classes), path),
+    }
+    tables = {
+        schema.HISTORY_ARTIFACT: history,
+        schema.MOST_CONFUSED_ARTIFACT: most_confused(result.confusion, result.classes),
+    }
+    recorder.log_result(result, cfg, tables=tables, figures=figures, keep_last=keep_last)
+
+
+def train_tracked(
+    cfg: TrainConfig,
+    experiment: str = DEFAULT_EXPERIMENT,
+    tracking_uri: str | None = None,
+    progress: Progress | None = None,
+    run_name: str | None = None,
+) -> TrackedResult:
+    """Train with ``cfg`` inside a new MLflow run; the run ends FINISHED, FAILED or KILLED."""
+    # Everything that can be bad input is checked before a run exists.
+    data = load_data(cfg)
+    resolve_precision(cfg.amp, resolve_device(cfg.device))
+    uri = resolve_tracking_uri(tracking_uri)
+    mlflow_client = client(uri)
+    experiment_id = get_or_create_experiment(mlflow_client, uri, experiment)
+    tags = run_tags(schema.KIND_TRAIN, cfg, data)
+    recorder = RunRecorder.start(mlflow_client, experiment_id, run_name=run_name, tags=tags)
+    try:
+        recorder.log_config(cfg)
+        result = train_in_run(recorder, cfg, data, recorder.checkpoint_dir(), progress)
+        record_result(recorder, result, cfg)
+    except KeyboardInterrupt:
+        recorder.end("KILLED", "interrupted by the user (Ctrl-C)")
+        raise
+    except BaseException as exc:
+        recorder.end("FAILED", f"{type(exc).__name__}: {exc}")
+        raise
+    recorder.end("FINISHED")
+    return TrackedResult(result, recorder.run_id, experiment_id, recorder.run.info.artifact_uri, uri)

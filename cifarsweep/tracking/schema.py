@@ -1,0 +1,59 @@
+"""The vocabulary of the run record: every tag, param prefix and artifact name, defined once.
+
+The writers (recorder, sweep records), the readers (query, readers) and the
+test fixtures all take their names from here, so a report can never look for a
+name the engine stopped writing.
+"""
+
+from __future__ import annotations
+
+# -- tags on every run ---------------------------------------------------------
+TAG_KIND = "cifarsweep.kind"  # "train" (a single run), "sweep" (a parent run) or "trial" (a child run)
+KIND_TRAIN = "train"
+KIND_SWEEP = "sweep"
+KIND_TRIAL = "trial"
+TAG_PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag
+TAG_RUN_NAME = "mlflow.runName"
+TAG_TRAIN_IMAGES = "cifarsweep.train_images"
+TAG_STEPS_PER_EPOCH = "cifarsweep.steps_per_epoch"
+TAG_RESUMED_FROM = "cifarsweep.resumed_from_epoch"
+
+# -- tags of a trial's child run -----------------------------------------------
+TAG_SWEEP = "cifarsweep.sweep"
+TAG_TRIAL = "cifarsweep.trial"
+TAG_CELL = "cifarsweep.cell"  # a stable key of the cell's params and seed
+TAG_STATE = "cifarsweep.state"  # the Optuna trial state: COMPLETE, PRUNED, FAIL, RUNNING
+TAG_REASON = "cifarsweep.reason"  # why a trial was pruned, failed or interrupted
+TAG_RECOVERY = "cifarsweep.recovery"  # how a lost trial was taken over
+TAG_VARIANT = "cifarsweep.variant"
+TAG_VARIANT_OVERRIDES = "cifarsweep.variant_overrides"
+
+# -- tags of a sweep's parent run ----------------------------------------------
+TAG_OBJECTIVE = "cifarsweep.objective"
+TAG_DIRECTION = "cifarsweep.direction"
+TAG_SAMPLER = "cifarsweep.sampler"
+TAG_PRUNER = "cifarsweep.pruner"
+TAG_SWEPT = "cifarsweep.swept_params"
+TAG_SEEDS = "cifarsweep.seeds"
+TAG_VARIANTS = "cifarsweep.variants"
+TAG_STORAGE = "cifarsweep.storage"  # the Optuna storage URL, password masked
+TAG_SPEC = "cifarsweep.spec"
+
+# -- names in the frames the readers return -------------------------------------
+PARAM_PREFIX = "params."
+METRIC_PREFIX = "metrics."
+
+# -- artifacts -----------------------------------------------------------------
+CONFIG_ARTIFACT = "config.yaml"  # the resolved TrainConfig
+SPEC_ARTIFACT = "spec.json"  # the validated spec, on the parent run
+SUMMARY_ARTIFACT = "summary.csv"  # the trials table, on the parent run
+CHECKPOINT_ARTIFACT_DIR = "checkpoints"
+MANIFEST_ARTIFACT = "manifest.json"
+REPORT_TEXT_ARTIFACT = "classification_report.txt"
+REPORT_JSON_ARTIFACT = "classification_report.json"
+HISTORY_ARTIFACT = "history.csv"
+CONFUSION_ARTIFACT = "confusion_matrix.csv"
+MOST_CONFUSED_ARTIFACT = "most_confused.csv"
+LEARNING_CURVES_FIGURE = "learning_curves.png"
+CONFUSION_FIGURE = "confusion_matrix.png"
+TENSORBOARD_ARTIFACT_DIR = "tensorboard"
