@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as ``python benchmarks/x.py``: make the repo importable
     sys.path.insert(0, str(ROOT))
 
-from cifarsweep.train.device import device_description, synchronize  # noqa: E402
+from cifarsweep.trainer.device import device_description, synchronize  # noqa: E402
 
 
 @contextmanager

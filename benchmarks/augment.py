@@ -31,7 +31,7 @@ from benchmarks._common import format_table, random_images, setup_line, stopwatc
 from benchmarks._notebook import notebook_loader, notebook_mixing, random_labels
 from cifarsweep.data.loader import AugmentSettings, train_batches
 from cifarsweep.data.mixing import mix_batch
-from cifarsweep.train.device import resolve_device
+from cifarsweep.trainer.device import resolve_device
 
 MEAN, STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)  # CIFAR-100's
 NUM_CLASSES = 100

@@ -38,10 +38,10 @@ import torch
 from benchmarks._common import format_table, random_images, setup_line, stopwatch, write_json
 from cifarsweep.config import TrainConfig
 from cifarsweep.models import MODEL_NAMES
-from cifarsweep.train import checkpoint as ckpt
-from cifarsweep.train.device import resolve_device, resolve_precision
-from cifarsweep.train.loop import TrainState, new_state, save_epoch_checkpoint, train_step
-from cifarsweep.train.results import EpochReport
+from cifarsweep.trainer import checkpoint as ckpt
+from cifarsweep.trainer.device import resolve_device, resolve_precision
+from cifarsweep.trainer.loop import TrainState, new_state, save_epoch_checkpoint, train_step
+from cifarsweep.trainer.results import EpochReport
 
 EPOCH_IMAGES = 50_000
 NUM_CLASSES = 100

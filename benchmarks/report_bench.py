@@ -8,6 +8,9 @@ minutes log_batch would take), then times:
 - ``load_sweep`` (the set-based queries) in this process;
 - ``write_report`` in this process, and the CLI in a fresh process (imports
   included), for the default report and for single-figure reports;
+- the same for a 1,000-trial TPE search (continuous lr on a log scale, weight
+  decay, momentum; about a third of the trials pruned part-way): best so far,
+  intermediate values, slices, contours, parallel coordinates, importances;
 - for comparison, MLflow's per-run ``get_metric_history`` on a sample of runs,
   scaled to the whole store.
 
@@ -32,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from cifarsweep.config import TrainConfig
+from cifarsweep.tracking import schema
 
 GRID = {
     "batch_size": [128, 256, 400, 512],
@@ -41,55 +45,85 @@ GRID = {
 }
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "epoch_seconds")
 NAME = "bench"
+SEARCH = "bench_search"
+SEARCH_SPACE = {
+    "lr": {"low": 1e-4, "high": 1e-1, "log": True},
+    "weight_decay": {"low": 0.0, "high": 1e-2},
+    "momentum": {"low": 0.8, "high": 0.99},
+}
+PRUNED_SHARE = 0.35
 
 
 def build_store(folder: Path, runs: int, epochs: int) -> str:
-    """A store holding one grid sweep of ``runs`` finished trials; returns its tracking URI."""
-    from mlflow.entities import Param
-    from mlflow.tracking import MlflowClient
-
+    """A store holding a grid sweep of ``runs`` finished trials and a TPE search of ``runs`` trials; its URI."""
     db = folder / "mlruns" / "mlflow.db"
     db.parent.mkdir(parents=True)
     uri = f"sqlite:///{db}"
-    client = MlflowClient(tracking_uri=uri)
-    experiment = client.create_experiment(NAME, artifact_location=(folder / "mlruns" / "artifacts" / NAME).as_uri())
-    base = TrainConfig(epochs=epochs, dataset="synthetic", width=16)
-    now = int(time.time() * 1000) - runs * epochs * 2000
-    parent = client.create_run(
-        experiment,
-        run_name=NAME,
-        start_time=now,
-        tags={
-            "cifarsweep.kind": "sweep",
-            "cifarsweep.sweep": NAME,
-            "cifarsweep.objective": "val_acc",
-            "cifarsweep.direction": "maximize",
-            "cifarsweep.sampler": "grid",
-            "cifarsweep.swept_params": json.dumps(list(GRID)),
-        },
-    ).info.run_id
-    client.log_dict(
-        parent, {"name": NAME, "sweep": {"kind": "grid", "params": GRID, "seeds": [0, 1, 2, 3, 4]}}, "spec.json"
-    )
-    client.log_batch(parent, params=[Param(k, v) for k, v in base.as_params().items()])
-    client.set_terminated(parent)
     cells = list(itertools.product(*GRID.values()))
     seeds = max(1, runs // len(cells))
     trials = [(dict(zip(GRID, cell)), seed) for cell in cells for seed in range(seeds)][:runs]
-    with sqlite3.connect(db) as connection:
-        _insert_trials(connection, int(experiment), parent, base, trials, epochs, now, folder)
+    spec = {"name": NAME, "sweep": {"kind": "grid", "params": GRID, "seeds": [0, 1, 2, 3, 4]}}
+    _build_sweep(folder, uri, NAME, spec, trials, [epochs] * len(trials), epochs)
+    rng = np.random.default_rng(1)
+    search = [
+        (
+            {
+                "lr": float(10 ** rng.uniform(-4, -1)),
+                "weight_decay": float(rng.uniform(0, 1e-2)),
+                "momentum": float(rng.uniform(0.8, 0.99)),
+                "batch_size": 256,
+                "grad_clip": None,
+            },
+            0,
+        )
+        for _ in range(runs)
+    ]
+    # About a third pruned part-way (after 1 to epochs/2 epochs), as a median pruner leaves a TPE search.
+    done = [int(rng.integers(1, max(2, epochs // 2))) if rng.random() < PRUNED_SHARE else epochs for _ in search]
+    spec = {"name": SEARCH, "sweep": {"kind": "tpe", "params": SEARCH_SPACE, "n_trials": runs}}
+    _build_sweep(folder, uri, SEARCH, spec, search, done, epochs)
     return uri
 
 
-def _insert_trials(connection, experiment, parent, base, trials, epochs, start, folder) -> None:
+def _build_sweep(folder, uri, name, spec, trials, done, epochs) -> None:
+    """The sweep's experiment and parent run through MlflowClient, its trials by direct inserts."""
+    from mlflow.entities import Param
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment(name, artifact_location=(folder / "mlruns" / "artifacts" / name).as_uri())
+    base = TrainConfig(epochs=epochs, dataset="synthetic", width=16)
+    now = int(time.time() * 1000) - len(trials) * epochs * 2000
+    parent = client.create_run(
+        experiment,
+        run_name=name,
+        start_time=now,
+        tags={
+            schema.TAG_KIND: schema.KIND_SWEEP,
+            schema.TAG_SWEEP: name,
+            schema.TAG_OBJECTIVE: "val_acc",
+            schema.TAG_DIRECTION: "maximize",
+            schema.TAG_SAMPLER: spec["sweep"]["kind"],
+            schema.TAG_SWEPT: json.dumps(list(spec["sweep"]["params"])),
+        },
+    ).info.run_id
+    client.log_dict(parent, spec, schema.SPEC_ARTIFACT)
+    client.log_batch(parent, params=[Param(k, v) for k, v in base.as_params().items()])
+    client.set_terminated(parent)
+    with sqlite3.connect(folder / "mlruns" / "mlflow.db") as connection:
+        _insert_trials(connection, int(experiment), parent, base, trials, done, epochs, now, folder, name)
+
+
+def _insert_trials(connection, experiment, parent, base, trials, done, epochs, start, folder, name) -> None:
     rng = np.random.default_rng(0)
     runs, tags, params, metrics, latest = [], [], [], [], []
-    for number, (values, seed) in enumerate(trials):
+    for number, ((values, seed), reached) in enumerate(zip(trials, done)):
         run_id = uuid.uuid4().hex
         config = base.model_copy(update={**values, "seed": seed})
         begin = start + number * epochs * 2000
-        end = begin + epochs * 2000
-        artifacts = (folder / "mlruns" / "artifacts" / NAME / run_id / "artifacts").as_uri()
+        end = begin + reached * 2000
+        state = "COMPLETE" if reached == epochs else "PRUNED"
+        artifacts = (folder / "mlruns" / "artifacts" / name / run_id / "artifacts").as_uri()
         runs.append(
             (
                 run_id,
@@ -98,7 +132,7 @@ def _insert_trials(connection, experiment, parent, base, trials, epochs, start, 
                 "",
                 "",
                 "bench",
-                "FINISHED",
+                "FINISHED" if state == "COMPLETE" else "KILLED",
                 begin,
                 end,
                 "",
@@ -108,17 +142,19 @@ def _insert_trials(connection, experiment, parent, base, trials, epochs, start, 
             )
         )
         for key, value in {
-            "mlflow.parentRunId": parent,
-            "mlflow.runName": f"trial-{number:04d}",
-            "cifarsweep.kind": "trial",
-            "cifarsweep.sweep": NAME,
-            "cifarsweep.trial": str(number),
-            "cifarsweep.cell": f"{number:016x}",
-            "cifarsweep.state": "COMPLETE",
-            "cifarsweep.train_images": "50000",
-            "cifarsweep.steps_per_epoch": str(-(-50000 // config.batch_size)),
+            schema.TAG_PARENT: parent,
+            schema.TAG_RUN_NAME: f"trial-{number:04d}",
+            schema.TAG_KIND: schema.KIND_TRIAL,
+            schema.TAG_SWEEP: name,
+            schema.TAG_TRIAL: str(number),
+            schema.TAG_CELL: f"{number:016x}",
+            schema.TAG_STATE: state,
+            schema.TAG_TRAIN_IMAGES: "50000",
+            schema.TAG_STEPS_PER_EPOCH: str(-(-50000 // config.batch_size)),
         }.items():
             tags.append((key, value, run_id))
+        if state == "PRUNED":
+            tags.append((schema.TAG_REASON, f"pruned by MedianPruner at epoch {reached}", run_id))
         params.extend((key, value, run_id) for key, value in config.as_params().items())
         quality = (
             0.6
@@ -127,6 +163,7 @@ def _insert_trials(connection, experiment, parent, base, trials, epochs, start, 
             + (0.02 if values["grad_clip"] else 0)
         )
         curve = quality * (1 - np.exp(-np.arange(1, epochs + 1) / (epochs / 5))) + rng.normal(0, 0.005, epochs)
+        curve = np.clip(curve, 0.0, 1.0)[:reached]
         series = {
             "val_acc": curve,
             "train_acc": curve + 0.05,
@@ -137,8 +174,11 @@ def _insert_trials(connection, experiment, parent, base, trials, epochs, start, 
             "epoch_seconds": np.full(epochs, 1.8),
         }
         for key, array in series.items():
+            array = array[:reached]
             metrics.extend((key, float(v), begin + 2000 * (e + 1), run_id, e + 1, 0) for e, v in enumerate(array))
-            latest.append((key, float(array[-1]), begin + 2000 * epochs, epochs, 0, run_id))
+            latest.append((key, float(array[-1]), begin + 2000 * reached, reached, 0, run_id))
+        if state != "COMPLETE":
+            continue
         for key, value in {
             "best_val_acc": float(curve.max()),
             "val_f1_macro": float(curve[-1]),
@@ -209,7 +249,8 @@ def main() -> None:
         uri = build_store(folder, args.runs, args.epochs)
         built = time.perf_counter() - start
         os.chdir(folder)
-        from cifarsweep.analysis.report import ReportOptions, write_report
+        from cifarsweep.analysis.report import ReportOptions
+        from cifarsweep.reporting import write_report
         from cifarsweep.tracking.query import load_sweep
 
         start = time.perf_counter()
@@ -227,6 +268,10 @@ def main() -> None:
             ),
             ("write_report, every figure (in process, imports done)", warm, warm),
         ]
+        start = time.perf_counter()
+        write_report(ReportOptions(sweep=SEARCH, tracking_uri=uri, out=folder / "warm_search"))
+        warm = time.perf_counter() - start
+        rows.append((f"write_report, {args.runs}-trial TPE search, every figure (in process)", warm, warm))
         for label, cli_args in (
             ("cifarsweep report (every figure, lr schedules included)", []),
             (
@@ -237,6 +282,8 @@ def main() -> None:
             ("cifarsweep report --curves lr (with the lr-schedule panel)", ["--curves", "lr"]),
         ):
             rows.append((label, *time_cli(folder, ["--sweep", NAME, "--tracking-uri", uri, *cli_args], args.repeats)))
+        label = f"cifarsweep report --sweep {SEARCH} ({args.runs} TPE trials, a third pruned: every search figure)"
+        rows.append((label, *time_cli(folder, ["--sweep", SEARCH, "--tracking-uri", uri], args.repeats)))
         per_run = time_per_run_history(uri, 50, args.runs)
         rows.append(("MLflow get_metric_history per run, 2 metrics (50 runs, scaled)", per_run, per_run))
         width = max(len(label) for label, *_ in rows)

@@ -9,25 +9,39 @@ epochs of ``--steps`` batches each, the pipelines taking turns:
 - notebook: torchvision's ``Compose`` (RandomCrop, flip, ColorJitter, ToTensor,
   Normalize) on PIL images in DataLoader workers, each batch copied to the
   device, then a plain optimisation step under autocast;
+- plain: a plain PyTorch loop written by hand, the second reference: the
+  uint8 images already on the device, each batch indexed out, randomly cropped
+  and flipped with a few batched tensor ops, normalised, then the same plain
+  step as the notebook's; no DataLoader, no colour jitter (compare it with
+  ``--no-jitter``), no bookkeeping but the losses;
 - cifarsweep: the trainer's own ``train_epoch`` (uint8 images on the device,
   batched augmentation, ``train_step``, its loss bookkeeping and progress syncs).
 
-The table gives images/s of the fastest epoch, the ratio, the peak memory
+The table gives images/s of the fastest epoch, the ratios, the peak memory
 (device memory on a GPU, the main process's resident set on a CPU) and the
 achieved TFLOP/s (``forward_flops_per_image`` x 3 for forward and backward).
-The clock starts and stops with the device synchronised.
+The clock starts and stops with the device synchronised. On a shared machine
+the fastest epochs can come from different quiet spells, so the trainer is also
+compared with the plain loop round by round (the two epochs of a round run back
+to back): the median and range of those per-round ratios, by wall clock and by
+the process's CPU time, which load from other processes disturbs less.
 
     python benchmarks/throughput.py                                # CPU: width 16, a few steps
     python benchmarks/throughput.py --model resnet34 --batch 512 --channels-last --compile
+    python benchmarks/throughput.py --data /tmp/cifar10 --images 3000 --optimizer sgd --no-jitter \
+        --no-clip --pipelines plain,cifarsweep --repeats 12 --threads 1   # real images, as issue 18
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -50,12 +64,13 @@ from cifarsweep.config import TrainConfig
 from cifarsweep.data.datasets import ImageData
 from cifarsweep.data.loader import AugmentSettings, train_batches
 from cifarsweep.models import MODEL_NAMES, build_model, forward_flops_per_image
-from cifarsweep.train.device import Precision, configure_backends, resolve_device, resolve_precision
-from cifarsweep.train.loop import TrainingRun, TrainState, new_state, train_epoch, train_step
+from cifarsweep.trainer.device import Precision, configure_backends, resolve_device, resolve_precision
+from cifarsweep.trainer.loop import TrainingRun, TrainState, new_state, train_epoch, train_step
 
 MEAN, STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)  # CIFAR-100's
-PIPELINES = ("notebook", "cifarsweep")
+PIPELINES = ("notebook", "plain", "cifarsweep")
 NUM_CLASSES = 100
+CROP_PADDING = 4
 
 
 @dataclass
@@ -70,11 +85,12 @@ class Setup:
     steps: int
     warmup: int
     workers: int
+    num_classes: int = NUM_CLASSES
 
 
 def _model(setup: Setup) -> tuple[TrainState, torch.nn.Module]:
     torch.manual_seed(setup.cfg.seed)  # both pipelines start from the same weights
-    state = new_state(setup.cfg, NUM_CLASSES, setup.steps, setup.device, setup.precision)
+    state = new_state(setup.cfg, setup.num_classes, setup.steps, setup.device, setup.precision)
     forward = torch.compile(state.model) if setup.cfg.compile else state.model
     return state, forward
 
@@ -133,7 +149,7 @@ class CifarsweepPipeline:
     def __init__(self, setup: Setup) -> None:
         self.setup = setup
         state, forward = _model(setup)
-        classes = [str(index) for index in range(NUM_CLASSES)]
+        classes = [str(index) for index in range(setup.num_classes)]
         data = ImageData(setup.images, setup.labels, setup.images[:1], setup.labels[:1], classes, MEAN, STD)
         self.run = TrainingRun(
             setup.cfg,
@@ -187,7 +203,51 @@ class CifarsweepPipeline:
         return "none"
 
 
-PIPELINE_TYPES = {"notebook": NotebookPipeline, "cifarsweep": CifarsweepPipeline}
+class PlainPipeline:
+    """A hand-written loop over uint8 images on the device: index, crop, flip, normalise, step."""
+
+    def __init__(self, setup: Setup) -> None:
+        self.setup = setup
+        self.state, self.forward = _model(setup)
+        device = setup.device
+        self.images, self.labels = setup.images.to(device), setup.labels.to(device)
+        self.mean = torch.tensor(MEAN, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(STD, device=device).view(1, 3, 1, 1)
+        self.span = torch.arange(self.images.shape[-1], device=device)
+        self.generator = torch.Generator(device=device).manual_seed(setup.cfg.seed)
+
+    def _augment(self, images: torch.Tensor) -> torch.Tensor:
+        """Per-image random crop (zero padding 4) and flip of a uint8 batch, then float and normalise."""
+        count, device, generator = images.shape[0], images.device, self.generator
+        padded = F.pad(images, (CROP_PADDING,) * 4)
+        corner = torch.randint(0, 2 * CROP_PADDING + 1, (count, 2), device=device, generator=generator)
+        rows = (corner[:, :1] + self.span)[:, None, :, None]
+        cols = (corner[:, 1:] + self.span)[:, None, None, :]
+        channels = torch.arange(images.shape[1], device=device)[None, :, None, None]
+        images = padded[torch.arange(count, device=device)[:, None, None, None], channels, rows, cols]
+        flip = torch.rand(count, device=device, generator=generator) < 0.5
+        images = torch.where(flip[:, None, None, None], images.flip(3), images)
+        return (images.float().div_(255) - self.mean) / self.std
+
+    def _batches(self, count: int):
+        batch = self.setup.cfg.batch_size
+        order = torch.randperm(self.images.shape[0], device=self.setup.device, generator=self.generator)
+        for step in range(count):
+            index = order[step * batch : (step + 1) * batch]
+            yield self._augment(self.images[index]), self.labels[index]
+
+    def warm_up(self) -> None:
+        for images, labels in self._batches(self.setup.warmup):
+            _notebook_step(self.setup, self.state, self.forward, images, labels)
+
+    def epoch(self, index: int) -> None:
+        losses = [
+            _notebook_step(self.setup, self.state, self.forward, x, y) for x, y in self._batches(self.setup.steps)
+        ]
+        torch.stack(losses).mean().item()
+
+
+PIPELINE_TYPES = {"notebook": NotebookPipeline, "plain": PlainPipeline, "cifarsweep": CifarsweepPipeline}
 
 
 def time_pipelines(setup: Setup, names: list[str], repeats: int, check_syncs: bool = False) -> dict[str, dict]:
@@ -196,19 +256,24 @@ def time_pipelines(setup: Setup, names: list[str], repeats: int, check_syncs: bo
     Taking turns spreads any outside load on the machine over both pipelines;
     the fastest epoch is the least disturbed one. Peak memory covers all timed epochs.
     """
-    pipelines = {name: PIPELINE_TYPES[name](setup) for name in names}
+    pipelines: dict[str, Any] = {name: PIPELINE_TYPES[name](setup) for name in names}
     for pipeline in pipelines.values():
         pipeline.warm_up()
-    results = {name: {"seconds": float("inf"), "peak_mib": None} for name in names}
+    results: dict[str, dict[str, Any]] = {
+        name: {"seconds": float("inf"), "peak_mib": None, "rounds": [], "cpu_rounds": []} for name in names
+    }
     if check_syncs and "cifarsweep" in pipelines:
         results["cifarsweep"]["step_syncs"] = pipelines["cifarsweep"].step_syncs()
     for repeat in range(1, repeats + 1):
         for name, pipeline in pipelines.items():
             reset_peak_memory(setup.device)
+            cpu_start = time.process_time()
             with stopwatch(setup.device) as clock:
                 pipeline.epoch(repeat)
             result = results[name]
             result["seconds"] = min(result["seconds"], clock["seconds"])
+            result["rounds"].append(clock["seconds"])
+            result["cpu_rounds"].append(time.process_time() - cpu_start)
             peak = peak_memory_mib(setup.device)
             result["peak_mib"] = peak if result["peak_mib"] is None else max(peak, result["peak_mib"])
     return results
@@ -223,6 +288,7 @@ COLUMNS = [
     ("compile", "compile", ""),
     ("images_per_s", "images/s", ",.0f"),
     ("ratio", "x notebook", ".2f"),
+    ("ratio_plain", "x plain", ".2f"),
     ("peak_mib", "peak MiB", ",.0f"),
     ("tflops", "TFLOP/s", ".3f"),
 ]
@@ -242,7 +308,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="notebook DataLoader workers")
-    parser.add_argument("--pipelines", default=",".join(PIPELINES), help="comma list of notebook, cifarsweep")
+    parser.add_argument("--pipelines", default=",".join(PIPELINES), help="comma list of notebook, plain, cifarsweep")
+    parser.add_argument("--data", help="an ImageFolder root (DIR/train/<class>/*): real images instead of random ones")
+    parser.add_argument("--images", type=int, help="with --data: how many images (balanced over classes)")
+    parser.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw", "rmsprop"])
+    parser.add_argument(
+        "--no-jitter", action="store_true", help="the trainer without colour jitter (as the plain loop)"
+    )
+    parser.add_argument("--no-clip", action="store_true", help="no gradient clipping on any side")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs per pipeline, taking turns (fastest kept)")
     parser.add_argument("--check-syncs", action="store_true", help="CUDA: does the trainer's step wait for the GPU?")
     parser.add_argument("--json", help="also write the rows and setup to this file")
@@ -252,9 +326,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def build_setup(args: argparse.Namespace) -> Setup:
     device = resolve_device(args.device)
     gpu = device.type == "cuda"
-    steps = args.steps or (50 if gpu else 12)
-    warmup = args.warmup if args.warmup is not None else (15 if gpu else 2)
     batch = args.batch or (512 if gpu else 128)
+    if args.data:
+        images, labels, classes = folder_images(Path(args.data), args.images or 3000)
+        steps = images.shape[0] // batch
+    else:
+        steps = args.steps or (50 if gpu else 12)
+        images, labels, classes = random_images(steps * batch, seed=3), random_labels(steps * batch, 100, seed=3), 100
+    warmup = args.warmup if args.warmup is not None else (15 if gpu else 2)
     cfg = TrainConfig(
         dataset="synthetic",
         model=args.model,
@@ -265,29 +344,48 @@ def build_setup(args: argparse.Namespace) -> Setup:
         channels_last=args.channels_last,
         compile=args.compile,
         device=str(device),
+        optimizer=args.optimizer,
+        color_jitter=not args.no_jitter,
+        **({"grad_clip": None, "grad_clip_norm": None} if args.no_clip else {}),
     )
-    count = steps * batch
-    return Setup(
-        cfg,
-        device,
-        resolve_precision(args.amp, device),
-        random_images(count, seed=3),
-        random_labels(count, 100, seed=3),
-        steps,
-        min(warmup, steps),
-        args.workers,
-    )
+    precision = resolve_precision(args.amp, device)
+    return Setup(cfg, device, precision, images, labels, steps, min(warmup, steps), args.workers, classes)
+
+
+def folder_images(root: Path, count: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The first ``count / classes`` images of each class of ``root/train`` as uint8 (N, 3, 32, 32)."""
+    import numpy as np
+    from PIL import Image
+
+    class_dirs = sorted(path for path in (root / "train").iterdir() if path.is_dir())
+    per_class = max(1, count // len(class_dirs))
+    images, labels = [], []
+    for label, folder in enumerate(class_dirs):
+        for path in sorted(folder.iterdir())[:per_class]:
+            with Image.open(path) as image:
+                images.append(np.asarray(image.convert("RGB").resize((32, 32)), dtype=np.uint8).transpose(2, 0, 1))
+            labels.append(label)
+    return torch.from_numpy(np.stack(images)), torch.tensor(labels, dtype=torch.int64), len(class_dirs)
+
+
+def paired_ratio(reference: list[float], trainer: list[float]) -> str:
+    """Median and range over rounds of reference time / trainer time (above 1: the trainer is faster)."""
+    ratios = [ref / own for ref, own in zip(reference, trainer)]
+    return f"{statistics.median(ratios):.3f} (range {min(ratios):.3f}-{max(ratios):.3f}, n={len(ratios)})"
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     """Time each pipeline, print the table, and return its rows."""
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     setup = build_setup(args)
     configure_backends(setup.device)
     flops = 3 * forward_flops_per_image(build_model(setup.cfg.model, 100, setup.cfg.width))
     names = [name.strip() for name in args.pipelines.split(",") if name.strip()]
     rows = []
-    for name, result in time_pipelines(setup, names, args.repeats, args.check_syncs).items():
+    results = time_pipelines(setup, names, args.repeats, args.check_syncs)
+    for name, result in results.items():
         rate = setup.steps * setup.cfg.batch_size / result["seconds"]
         rows.append(
             dict(
@@ -307,12 +405,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rates = {row["pipeline"]: row["images_per_s"] for row in rows}
     for row in rows:
         row["ratio"] = row["images_per_s"] / rates["notebook"] if "notebook" in rates else None
+        row["ratio_plain"] = row["images_per_s"] / rates["plain"] if "plain" in rates else None
     setup_text = setup_line(setup.device)
     print(
         f"Training throughput, fastest of {args.repeats} epochs of {setup.steps} steps after {setup.warmup} warm-up, "
         f"{args.workers} DataLoader workers, {memory_label(setup.device)}: {setup_text}"
     )
     print(format_table(rows, COLUMNS))
+    if "plain" in results and "cifarsweep" in results:
+        plain, own = results["plain"], results["cifarsweep"]
+        print(f"trainer vs plain loop per round, wall clock: {paired_ratio(plain['rounds'], own['rounds'])}")
+        print(f"trainer vs plain loop per round, CPU time:   {paired_ratio(plain['cpu_rounds'], own['cpu_rounds'])}")
     for row in rows:
         if row["step_syncs"] is not None:
             print(f"host-device syncs inside the trainer's train_step: {row['step_syncs']}")

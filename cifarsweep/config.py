@@ -20,10 +20,13 @@ from cifarsweep.errors import UserError
 from cifarsweep.yamlfile import YamlDocument, parse_override, read_yaml
 
 Dataset = Literal["cifar100", "cifar10", "imagefolder", "synthetic"]
-ModelName = Literal["resnet18", "resnet34", "resnet50"]
 OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop"]
 SchedulerName = Literal["onecycle", "cosine", "cosine_warm_restarts", "step", "constant"]
 AmpMode = Literal["auto", "bf16", "fp16", "off"]
+
+# NumPy and Optuna's samplers take 32-bit seeds; more epochs than this is a typo (1e26), not a plan.
+MAX_SEED = 2**32 - 1
+MAX_EPOCHS = 100_000
 
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -31,7 +34,8 @@ _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 class TrainConfig(BaseModel):
     """Everything one training needs. Frozen: a resolved config is a record, not a workspace."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # allow_inf_nan: an infinite lr or epoch count is a typo, refused here rather than mid-training.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
     # data
     dataset: Dataset = Field("cifar100", description="cifar100, cifar10, imagefolder or synthetic")
@@ -44,13 +48,19 @@ class TrainConfig(BaseModel):
     )
     synthetic_classes: int = Field(10, ge=2, le=1000, description="number of classes of the synthetic set")
     image_size: int = Field(32, ge=8, le=512, description="side of synthetic and imagefolder images (pixels)")
-    data_seed: int = Field(0, description="seed of the synthetic set and of subset selection (not of training)")
+    data_seed: int = Field(
+        0, ge=0, le=MAX_SEED, description="seed of the synthetic set and of subset selection (not of training)"
+    )
     download: bool = Field(True, description="download CIFAR archives that are missing")
     # model
-    model: ModelName = Field("resnet34", description="CIFAR ResNet: 3x3 stem, stride 1, no max-pool")
+    model: str = Field(
+        "resnet34",
+        description="resnet18, resnet34 or resnet50 (CIFAR ResNets: 3x3 stem, no max-pool), "
+        "your own `package.module:factory`, or `timm:<name>`",
+    )
     width: int = Field(64, ge=1, le=512, description="channels of the first stage; 64 is the real model")
     # optimisation
-    epochs: int = Field(120, ge=1, description="training epochs")
+    epochs: int = Field(120, ge=1, le=MAX_EPOCHS, description="training epochs")
     batch_size: int = Field(400, ge=1, description="training batch size")
     eval_batch_size: int = Field(1000, ge=1, description="batch size for evaluation passes")
     optimizer: OptimizerName = Field("adam", description="sgd, adam, adamw or rmsprop")
@@ -93,9 +103,22 @@ class TrainConfig(BaseModel):
     amp: AmpMode = Field("auto", description="auto (bf16 on capable GPUs, else fp16; off on CPU), bf16, fp16, off")
     channels_last: bool = Field(False, description="channels-last memory format for the model and inputs")
     compile: bool = Field(False, description="torch.compile the model")
-    seed: int = Field(0, description="seed of initialisation, shuffling and augmentation")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of initialisation, shuffling and augmentation")
     device: str = Field("auto", description="auto (cuda, then mps, then cpu), cuda, cuda:N, mps or cpu")
     tensorboard: bool = Field(False, description="also write TensorBoard event files")
+
+    @field_validator("model")
+    @classmethod
+    def _check_model(cls, value: str) -> str:
+        from cifarsweep.model_ref import check_model_ref
+
+        return check_model_ref(value)
+
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _amp_off_from_yaml(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted `off` (and no/false) as False; amp's choices include "off".
+        return "off" if value is False else value
 
     @field_validator("device")
     @classmethod
@@ -138,7 +161,7 @@ def describe_validation_error(
         hint = f"did you mean {close[0]!r}? " if close else ""
         message = f"unknown key; {hint}(known: {', '.join(known)})"
     elif first["type"] == "literal_error":
-        message = first["msg"].replace("Input should be", "expected")
+        message = first["msg"].replace("Input should be", "expected") + f" ({_received(first.get('input'))})"
     elif first["type"] in ("value_error", "assertion_error"):
         message = first["msg"].removeprefix("Value error, ")
     else:
@@ -146,9 +169,21 @@ def describe_validation_error(
     return f"{where + ': ' if where else ''}{dotted}: {message}"
 
 
+def error_key_path(exc: ValidationError, prefix: tuple = ()) -> tuple:
+    """The key path of the first problem, as ``describe_validation_error`` names it."""
+    return prefix + tuple(part for part in exc.errors()[0]["loc"] if not _is_union_tag(part))
+
+
+def _received(value: Any) -> str:
+    """What a choice field got, in YAML words: a boolean is usually an unquoted on/off/yes/no."""
+    if isinstance(value, bool):
+        return f"got {str(value).lower()}: YAML reads unquoted on/off/yes/no as a boolean; quote the word"
+    return f"got {value!r}"
+
+
 def _is_union_tag(part: Any) -> bool:
     # pydantic puts the union member's name in the location ("RangeParam", "list[...]").
-    return isinstance(part, str) and (part[:1].isupper() or "[" in part)
+    return isinstance(part, str) and (part[:1].isupper() or "[" in part or part in ("int", "float", "str", "bool"))
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -189,3 +224,9 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] | Non
     doc = read_yaml(path) if path is not None else YamlDocument(data={})
     values = apply_overrides(doc.data, overrides or [])
     return build_config(values, doc=doc)
+
+
+def steps_per_epoch(num_images: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch, as the trainer batches (``data.loader.train_batches``): full
+    batches only (a last partial batch is dropped), but never zero. Here, torch-free, for the report."""
+    return max(1, num_images // batch_size)

@@ -13,6 +13,18 @@ class UserError(Exception):
         super().__init__(" ".join(str(message).split()))
 
 
+class SpecError(UserError):
+    """A sweep spec (a file or a dict given to ``cifarsweep.run``) is invalid.
+
+    ``key_path`` is where the problem is, e.g. ``("sweep", "params", "lr", 0)``;
+    empty when the problem is not under one key.
+    """
+
+    def __init__(self, message: str, key_path: tuple = ()):
+        super().__init__(message)
+        self.key_path = tuple(key_path)
+
+
 class DataNotFoundError(UserError):
     """A data set is neither on disk nor downloadable."""
 
@@ -25,3 +37,15 @@ class TrainingDiverged(RuntimeError):
         self.epoch = epoch
         self.batch = batch
         self.value = value
+
+
+class Interrupted(BaseException):
+    """SIGTERM (Slurm preemption, eviction, ``kill``): stop the trial, keep its checkpoint, resume later.
+
+    A ``BaseException`` like ``KeyboardInterrupt``, so that no ``except Exception``
+    on the way up takes it for a failure. The CLI exits with 128 + ``signum``.
+    """
+
+    def __init__(self, signum: int = 15):
+        super().__init__(f"signal {signum}")
+        self.signum = signum

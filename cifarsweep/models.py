@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cifarsweep.model_ref import BUILTIN_MODELS, build_from_ref
+
 
 class BasicBlock(nn.Module):
     expansion = 1
@@ -63,7 +65,7 @@ def _shortcut(in_planes: int, out_planes: int, stride: int) -> nn.Module:
 class CifarResNet(nn.Module):
     """ResNet for small images. Layer names (stem, layer1..layer4, head) are what probes address."""
 
-    def __init__(self, block: type[nn.Module], num_blocks: list[int], num_classes: int, width: int = 64):
+    def __init__(self, block: type[BasicBlock | Bottleneck], num_blocks: list[int], num_classes: int, width: int = 64):
         super().__init__()
         self.stem = nn.Sequential(
             nn.Conv2d(3, width, 3, 1, 1, bias=False),
@@ -99,17 +101,23 @@ class CifarResNet(nn.Module):
         return self.head(torch.flatten(self.pool(x), 1))
 
 
-_ARCHITECTURES: dict[str, tuple[type[nn.Module], list[int]]] = {
+_ARCHITECTURES: dict[str, tuple[type[BasicBlock | Bottleneck], list[int]]] = {
     "resnet18": (BasicBlock, [2, 2, 2, 2]),
     "resnet34": (BasicBlock, [3, 4, 6, 3]),
     "resnet50": (Bottleneck, [3, 4, 6, 3]),
 }
 
 MODEL_NAMES: tuple[str, ...] = tuple(_ARCHITECTURES)
+assert MODEL_NAMES == BUILTIN_MODELS  # the config validates names against the light list
 
 
-def build_model(name: str, num_classes: int, width: int = 64) -> CifarResNet:
-    """The CIFAR ResNet called ``name`` with ``num_classes`` outputs."""
+def build_model(name: str, num_classes: int, width: int = 64) -> nn.Module:
+    """The model ``name`` names with ``num_classes`` outputs: a CIFAR ResNet, a user's factory or a timm model."""
+    if name not in _ARCHITECTURES:
+        model = build_from_ref(name, num_classes, width)
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model {name!r}: the factory returned {type(model).__name__}, not a torch.nn.Module")
+        return model
     block, num_blocks = _ARCHITECTURES[name]
     return CifarResNet(block, num_blocks, num_classes, width)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cifarsweep.config import TrainConfig
+from cifarsweep.formatting import number
 from cifarsweep.spec import ChoiceParam, RangeParam, SweepSpec
 
 
@@ -32,11 +33,20 @@ class Cell:
 
     @property
     def label(self) -> str:
-        parts = [f"{name}={format_value(value)}" for name, value in self.params.items()]
+        parts = [f"{name}={spec_value_text(value)}" for name, value in self.params.items()]
         if self.variant is not None:
             parts.insert(0, self.variant)
         parts.append(f"seed={self.seed}")
         return ",".join(parts)
+
+    @property
+    def run_name(self) -> str:
+        """The trial's MLflow run name: the swept values and the seed, short (``lr=0.01 wd=1e-4 s0``)."""
+        parts = [f"{_SHORT_NAMES.get(name, name)}={short_value(value)}" for name, value in self.params.items()]
+        if self.variant is not None:
+            parts.insert(0, self.variant)
+        parts.append(f"s{self.seed}")
+        return " ".join(parts)
 
     def to_attrs(self) -> dict[str, Any]:
         """What an Optuna trial stores to rebuild this cell anywhere."""
@@ -53,15 +63,45 @@ class Cell:
         return cls(dict(attrs["params"]), int(attrs["seed"]), attrs.get("variant"), dict(attrs.get("overrides") or {}))
 
 
-def format_value(value: Any) -> str:
-    """Short, exact text for a value: 0.0001 -> 1e-04, True -> true, None -> null."""
+def spec_value_text(value: Any) -> str:
+    """Short text for a value as a spec spells it, for the terminal: 0.0001 -> 1e-04, 0.0022881136 ->
+    0.002288 (4 significant digits, as ``formatting.number``), True -> true, None -> null.
+    (The report writes values its own way: ``analysis.frames.format_value``.)"""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float) and value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
         return f"{value:.0e}" if float(f"{value:.0e}") == value else f"{value:.3e}"
+    if isinstance(value, float):
+        return number(value)
     return str(value)
+
+
+# Abbreviations of long field names in run names; others keep their names.
+_SHORT_NAMES = {
+    "weight_decay": "wd",
+    "batch_size": "bs",
+    "label_smoothing": "ls",
+    "momentum": "mom",
+    "optimizer": "opt",
+    "scheduler": "sched",
+    "warmup_epochs": "warmup",
+    "grad_clip": "clip",
+    "grad_clip_norm": "clipnorm",
+    "mixup_alpha": "mixup",
+    "cutmix_alpha": "cutmix",
+}
+
+
+def short_value(value: Any) -> str:
+    """A value for a run name: 1e-4 (not 1e-04 or 0.0001), 0.0123 (3 significant digits), true, null."""
+    if isinstance(value, float) and not isinstance(value, bool) and value != 0:
+        if abs(value) < 1e-3 or abs(value) >= 1e5:
+            mantissa, exponent = f"{value:.2e}".split("e")
+            return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+        return f"{value:.3g}"
+    return spec_value_text(value)
 
 
 def cell_key(params: dict[str, Any], seed: int, variant: str | None = None) -> str:
@@ -74,7 +114,9 @@ def grid_cells(spec: SweepSpec) -> list[Cell]:
     """Every cell x variant x seed; seeds outermost, so a first pass over all cells comes early."""
     names = list(spec.sweep.params)
     value_lists = [spec.sweep.params[name] for name in names]
-    variants = list((spec.sweep.variants or {None: {}}).items())
+    variants: list[tuple[str | None, dict[str, Any]]] = (
+        list(spec.sweep.variants.items()) if spec.sweep.variants else [(None, {})]
+    )
     cells = []
     for seed in spec.seeds:
         for variant, overrides in variants:
@@ -95,7 +137,9 @@ def suggest_params(trial, spec: SweepSpec) -> dict[str, Any]:
     for name, dimension in spec.sweep.params.items():
         if isinstance(dimension, ChoiceParam):
             params[name] = trial.suggest_categorical(name, dimension.choices)
-        elif isinstance(dimension, RangeParam) and dimension.is_int:
+            continue
+        assert isinstance(dimension, RangeParam), "a searched (non-grid) parameter is a range or choices"
+        if dimension.is_int:
             params[name] = trial.suggest_int(
                 name, dimension.low, dimension.high, step=dimension.step or 1, log=dimension.log
             )
@@ -111,12 +155,13 @@ def describe_space(spec: SweepSpec) -> list[tuple[str, str]]:
     rows = []
     for name, dimension in spec.sweep.params.items():
         if isinstance(dimension, ChoiceParam):
-            rows.append((name, "one of " + ", ".join(format_value(v) for v in dimension.choices)))
+            rows.append((name, "one of " + ", ".join(spec_value_text(v) for v in dimension.choices)))
         else:
+            assert isinstance(dimension, RangeParam), "a searched (non-grid) parameter is a range or choices"
             scale = "log-uniform" if dimension.log else "uniform"
             kind = "int" if dimension.is_int else "float"
             step = f", step {dimension.step}" if dimension.step else ""
             rows.append(
-                (name, f"{kind} {scale} in [{format_value(dimension.low)}, {format_value(dimension.high)}]{step}")
+                (name, f"{kind} {scale} in [{spec_value_text(dimension.low)}, {spec_value_text(dimension.high)}]{step}")
             )
     return rows

@@ -1,22 +1,31 @@
 """Sweep specs: the only place a sweep's YAML is read and validated.
 
 ``load_spec(path, overrides)`` returns a frozen ``SweepSpec`` or raises a
-``UserError`` whose one line names the file, the line and the key path, before
+``SpecError`` (a ``UserError``) whose one line names the file, the line and the key path, before
 anything is written anywhere. After this nothing is a loose dict.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from cifarsweep.config import TRAIN_FIELDS, TrainConfig, apply_overrides, build_config, describe_validation_error
-from cifarsweep.errors import UserError
-from cifarsweep.train.results import EPOCH_METRICS, FINAL_METRICS
+from cifarsweep.config import (
+    MAX_SEED,
+    TRAIN_FIELDS,
+    TrainConfig,
+    apply_overrides,
+    describe_validation_error,
+    error_key_path,
+)
+from cifarsweep.errors import SpecError
+from cifarsweep.sampler_options import check_option, startup_warning
+from cifarsweep.trainer.results import EPOCH_METRICS, FINAL_METRICS
 from cifarsweep.yamlfile import YamlDocument, read_yaml
 
 SweepKind = Literal["grid", "random", "tpe", "cmaes", "qmc"]
@@ -29,10 +38,14 @@ PER_EPOCH_OBJECTIVES = tuple(m for m in OBJECTIVE_METRICS if m in EPOCH_METRICS)
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 
 GridValue = bool | int | float | str | None
+# Strict: `true` or 1.0 is not a seed; 32-bit because NumPy and Optuna's samplers take no more.
+Seed = Annotated[int, Field(strict=True, ge=0, le=MAX_SEED)]
+# More cells than this is a typo in a grid (10^7 cells took minutes just to enumerate); raise max_cells to mean it.
+MAX_GRID_CELLS = 10_000
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class RangeParam(_Strict):
@@ -91,12 +104,29 @@ class SweepSection(_Strict):
     kind: SweepKind = "grid"
     params: dict[str, list[GridValue] | RangeParam | ChoiceParam] = Field(default_factory=dict)
     variants: dict[str, dict[str, Any]] | None = None
-    seeds: list[int] | None = None
+    seeds: list[Seed] | None = None
     n_trials: int | None = Field(None, gt=0)
-    seed: int | None = None
+    seed: Seed | None = None
+    sampler: dict[str, Any] = Field(
+        default_factory=dict, description="options of the kind's Optuna sampler (see sampler_options.py)"
+    )
+    max_cells: int = Field(MAX_GRID_CELLS, ge=1, description="a grid with more cells than this is refused")
     max_retries: int = Field(2, ge=0, description="times a killed or lost trial is retried")
     heartbeat_interval: int = Field(10, gt=0, description="seconds between a running trial's heartbeats")
     grace_period: int = Field(60, gt=0, description="seconds without a heartbeat before a trial counts as lost")
+
+    @field_validator("grace_period")
+    @classmethod
+    def _grace_above_heartbeat(cls, grace: int, info: Any) -> int:
+        # A grace period close to the interval declares a healthy worker lost after one late beat,
+        # and its cell is taken from it while it still trains.
+        interval = info.data.get("heartbeat_interval")
+        if interval is not None and grace < 2 * interval:
+            raise ValueError(
+                f"must be at least twice heartbeat_interval ({interval} s), got {grace} s: "
+                "a shorter one takes trials away from workers that are only a beat late"
+            )
+        return grace
 
 
 class Objective(_Strict):
@@ -111,7 +141,7 @@ class Objective(_Strict):
         return metric
 
     @property
-    def resolved_direction(self) -> str:
+    def resolved_direction(self) -> Literal["maximize", "minimize"]:
         if self.direction:
             return self.direction
         return "minimize" if self.metric.endswith("loss") or self.metric == "gen_gap" else "maximize"
@@ -143,6 +173,11 @@ class SweepSpec(_Strict):
     def seeds(self) -> list[int]:
         return list(self.sweep.seeds) if self.sweep.seeds else [self.base.seed]
 
+    def warnings(self) -> list[str]:
+        """Valid but probably unintended settings, to print before a sweep runs."""
+        warning = startup_warning(self.sweep.kind, self.sweep.n_trials, self.sweep.sampler)
+        return [warning] if warning else []
+
     @property
     def swept_params(self) -> list[str]:
         return list(self.sweep.params)
@@ -157,14 +192,22 @@ class SweepSpec(_Strict):
 
 
 def _check_name(name: Any) -> None:
-    if not isinstance(name, str) or not _NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name):  # fullmatch: "abc\n" is refused
         raise ValueError("expected letters, digits, '_', '.', '-' (at most 100), starting with a letter or digit")
 
 
-def _fail(doc: YamlDocument, key_path: tuple, message: str) -> UserError:
+def _fail(doc: YamlDocument, key_path: tuple, message: str) -> SpecError:
     where = doc.where(key_path)
     dotted = ".".join(str(part) for part in key_path)
-    return UserError(f"{where + ': ' if where else ''}{dotted}: {message}")
+    return SpecError(f"{where + ': ' if where else ''}{dotted}: {message}", key_path)
+
+
+def _build_config(values: dict[str, Any], prefix: tuple, doc: YamlDocument) -> TrainConfig:
+    """A training config inside the spec; a problem is a ``SpecError`` at ``prefix`` + the field."""
+    try:
+        return TrainConfig.model_validate(values)
+    except ValidationError as exc:
+        raise SpecError(describe_validation_error(exc, prefix, doc), error_key_path(exc, prefix)) from None
 
 
 def _validate_params(spec_data: dict, base: TrainConfig, doc: YamlDocument) -> None:
@@ -174,14 +217,19 @@ def _validate_params(spec_data: dict, base: TrainConfig, doc: YamlDocument) -> N
     kind = sweep.get("kind", "grid")
     if not isinstance(params, dict):
         return  # the model validation reports the wrong type
+    if "params" in sweep and params == {}:
+        raise _fail(doc, ("sweep", "params"), "empty: name a field to sweep (or leave params out for the base recipe)")
     for field, values in params.items():
         path = ("sweep", "params", field)
+        if not isinstance(field, str):
+            raise _fail(doc, path, f"a parameter is a training-config field name, not {field!r}")
         if field not in TRAIN_FIELDS:
             close = difflib.get_close_matches(field, TRAIN_FIELDS, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise _fail(doc, path, f"not a training-config field; {hint}(known: {', '.join(TRAIN_FIELDS)})")
         if field == "seed":
             raise _fail(doc, path, "sweep seeds with sweep.seeds, not as a parameter")
+        samples: list[tuple[Any, Any]]
         if kind == "grid":
             if not isinstance(values, list):
                 raise _fail(doc, path, "a grid needs a list of values")
@@ -194,32 +242,63 @@ def _validate_params(spec_data: dict, base: TrainConfig, doc: YamlDocument) -> N
             raise _fail(doc, path, f"kind {kind} needs {{low, high[, log, step]}} or {{choices: [...]}}, not a list")
         elif isinstance(values, dict):
             model = ChoiceParam if "choices" in values else RangeParam
+            if model is ChoiceParam and isinstance(values["choices"], list):
+                # First, so that {choices: [off, fp16]} holds words before the one-kind-of-value check.
+                choices = [(("choices", index), value) for index, value in enumerate(values["choices"])]
+                _check_samples(field, values, choices, base, path, doc)
             _validate_model(model, values, path, doc)
+            if model is RangeParam and _is_int_field(field) and not RangeParam.model_validate(values).is_int:
+                raise _fail(doc, path, f"{field} is an integer: write low, high and step as integers")
             if model is ChoiceParam:
                 samples = [(("choices", index), value) for index, value in enumerate(values["choices"])]
             else:
                 samples = [(key, values[key]) for key in ("low", "high")]
         else:
             raise _fail(doc, path, "expected a list (grid) or a mapping (search range)")
-        for position, value in samples:
-            try:
-                TrainConfig.model_validate({**base.model_dump(), field: value})
-            except ValidationError as exc:
-                sub = position if isinstance(position, tuple) else (position,)
-                message = describe_validation_error(exc).split(": ", 1)[-1]
-                raise _fail(doc, path + sub, message) from None
+        _check_samples(field, values, samples, base, path, doc)
+
+
+def _check_samples(field: str, values: Any, samples: list, base: TrainConfig, path: tuple, doc: YamlDocument) -> None:
+    """Each value must make a valid config, and no two may be the same value once read as the field's type."""
+    seen: dict[str, Any] = {}
+    for position, value in samples:
+        sub = position if isinstance(position, tuple) else (position,)
+        try:
+            coerced = getattr(TrainConfig.model_validate({**base.model_dump(), field: value}), field)
+        except ValidationError as exc:
+            message = describe_validation_error(exc).split(": ", 1)[-1]
+            raise _fail(doc, path + sub, message) from None
+        if isinstance(position, str):
+            continue  # a range's low and high, which may be equal
+        if repr(coerced) in seen:
+            first = seen[repr(coerced)]
+            raise _fail(
+                doc, path + sub, f"{value!r} repeats {first!r}: both are {coerced!r} as {field} (trained twice)"
+            )
+        seen[repr(coerced)] = value
+        if isinstance(value, bool) and isinstance(coerced, str):
+            # amp: [off, fp16] -- YAML's False is the word "off"; store the word, as a cell shows it.
+            target = values["choices"] if isinstance(values, dict) else values
+            target[sub[-1]] = coerced
+
+
+def _is_int_field(field: str) -> bool:
+    """An integer training field (int or int | None): a float range for it would suggest 24.7."""
+    annotation = TrainConfig.model_fields[field].annotation
+    return int in (get_args(annotation) or (annotation,))
 
 
 def _validate_model(model: type[BaseModel], values: Any, path: tuple, doc: YamlDocument) -> None:
     try:
         model.model_validate(values)
     except ValidationError as exc:
-        raise UserError(describe_validation_error(exc, path, doc, tuple(model.model_fields))) from None
+        message = describe_validation_error(exc, path, doc, tuple(model.model_fields))
+        raise SpecError(message, error_key_path(exc, path)) from None
 
 
 def _known_keys(loc: tuple) -> tuple[str, ...]:
-    sections = {"sweep": SweepSection, "objective": Objective, "pruner": Pruner}
-    model = sections.get(loc[0]) if len(loc) > 1 else SweepSpec
+    sections: dict[str, type[BaseModel]] = {"sweep": SweepSection, "objective": Objective, "pruner": Pruner}
+    model: type[BaseModel] | None = sections.get(loc[0]) if len(loc) > 1 else SweepSpec
     return tuple((model or SweepSpec).model_fields)
 
 
@@ -237,12 +316,15 @@ def _validate_variants(spec_data: dict, base: TrainConfig, doc: YamlDocument) ->
             raise _fail(doc, path, f"variant name {exc}") from None
         if not isinstance(overrides, dict):
             raise _fail(doc, path, "expected a mapping of field overrides ({} for the base recipe)")
-        build_config({**base.model_dump(), **overrides}, prefix=path, doc=doc)
+        if "seed" in overrides:
+            raise _fail(doc, path + ("seed",), "a variant runs with every seed of sweep.seeds; set seeds there")
+        _build_config({**base.model_dump(), **overrides}, path, doc)
 
 
 def _check_consistency(spec: SweepSpec, doc: YamlDocument) -> None:
     sweep = spec.sweep
     if spec.is_grid:
+        _check_grid_size(spec, doc)
         if sweep.n_trials is not None:
             raise _fail(
                 doc, ("sweep", "n_trials"), "n_trials is for random, tpe, cmaes and qmc; a grid runs every cell"
@@ -258,6 +340,10 @@ def _check_consistency(spec: SweepSpec, doc: YamlDocument) -> None:
             raise _fail(doc, ("sweep", "seeds"), f"kind {sweep.kind} takes one seed; repeat seeds with kind: grid")
         if sweep.kind == "cmaes" and any(isinstance(p, ChoiceParam) for p in sweep.params.values()):
             raise _fail(doc, ("sweep", "kind"), "cmaes searches numeric ranges only; use tpe for choices")
+    for name, value in sweep.sampler.items():
+        problem = check_option(sweep.kind, str(name), value)
+        if problem:
+            raise _fail(doc, ("sweep", "sampler", name), problem)
     if sweep.seeds is not None:
         if not sweep.seeds:
             raise _fail(doc, ("sweep", "seeds"), "empty list of seeds")
@@ -271,6 +357,22 @@ def _check_consistency(spec: SweepSpec, doc: YamlDocument) -> None:
         )
 
 
+def _check_grid_size(spec: SweepSpec, doc: YamlDocument) -> None:
+    """Count the cells before anything enumerates them."""
+    sweep = spec.sweep
+    factors = [len(values) for values in sweep.params.values() if isinstance(values, list)]
+    factors += [len(sweep.variants or {}) or 1, len(spec.seeds)]
+    cells = math.prod(factors)
+    if cells > sweep.max_cells:
+        shown = " x ".join(str(factor) for factor in factors)
+        raise _fail(
+            doc,
+            ("sweep", "params"),
+            f"the grid has {cells} cells ({shown}, with variants and seeds), more than sweep.max_cells "
+            f"({sweep.max_cells}); raise sweep.max_cells if you mean it",
+        )
+
+
 def parse_spec(doc: YamlDocument) -> SweepSpec:
     """Validate a parsed spec document into a ``SweepSpec``."""
     data = doc.data
@@ -281,16 +383,23 @@ def parse_spec(doc: YamlDocument) -> SweepSpec:
     base_data = data.get("base") or {}
     if not isinstance(base_data, dict):
         raise _fail(doc, ("base",), "expected a mapping of training-config fields")
-    base = build_config(base_data, prefix=("base",), doc=doc)
+    base = _build_config(base_data, ("base",), doc)
     _validate_params(data, base, doc)
     _validate_variants(data, base, doc)
     try:
         spec = SweepSpec.model_validate({**data, "base": base})
     except ValidationError as exc:
         known = _known_keys(tuple(exc.errors()[0]["loc"]))
-        raise UserError(describe_validation_error(exc, doc=doc, known=known)) from None
+        raise SpecError(describe_validation_error(exc, doc=doc, known=known), error_key_path(exc)) from None
     _check_consistency(spec, doc)
     return spec
+
+
+def spec_from_dict(data: dict[str, Any], overrides: list[str] | None = None) -> SweepSpec:
+    """Validate a spec given as a mapping exactly as a file would be (errors name the key path)."""
+    if not isinstance(data, dict):
+        raise SpecError(f"a spec is a mapping (name, base, sweep, ...), not {type(data).__name__}")
+    return parse_spec(YamlDocument(data=apply_overrides(data, overrides or [])))
 
 
 def load_spec(path: str | Path, overrides: list[str] | None = None) -> SweepSpec:

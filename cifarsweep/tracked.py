@@ -17,12 +17,13 @@ from typing import Any, TypeVar
 
 from cifarsweep.config import TrainConfig
 from cifarsweep.data import ImageData, load_data
+from cifarsweep.errors import UserError
 from cifarsweep.tracking import schema
 from cifarsweep.tracking.recorder import RunRecorder
-from cifarsweep.tracking.store import client, get_or_create_experiment, resolve_tracking_uri
+from cifarsweep.tracking.store import check_store, client, get_or_create_experiment, resolve_tracking_uri
 from cifarsweep.tracking.tensorboard import TensorBoardWriter
-from cifarsweep.train import EpochReport, Progress, TrainResult, train
-from cifarsweep.train.device import resolve_device, resolve_precision
+from cifarsweep.trainer import EpochReport, Progress, TrainResult, train
+from cifarsweep.trainer.device import resolve_device, resolve_precision
 
 DEFAULT_EXPERIMENT = "train"
 T = TypeVar("T")
@@ -43,7 +44,7 @@ class TrackedResult:
 
 def run_tags(kind: str, cfg: TrainConfig, data: ImageData) -> dict[str, str]:
     """The tags every tracked training carries, single run or sweep trial alike."""
-    from cifarsweep.data.loader import steps_per_epoch
+    from cifarsweep.config import steps_per_epoch
 
     images = int(data.train_images.shape[0])
     return {
@@ -61,12 +62,15 @@ def train_in_run(
     progress: Progress | None = None,
     after_epoch: Callable[[EpochReport], None] | None = None,
     guard: Callable[[Callable[[], Any], str], Any] = _direct,
+    before_checkpoint: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train with every epoch logged to ``recorder``'s run (and to TensorBoard when ``cfg.tensorboard``).
 
     ``after_epoch`` runs once the epoch is recorded (a sweep reports to Optuna
     and may prune there); ``guard(call, what)`` wraps every store call (a sweep
-    retries them). The caller records the result (``record_result``) and closes the run.
+    retries them; a sweep also checks there that the trial is still its own), and
+    ``before_checkpoint(epoch)`` may stop the training before an epoch's checkpoint
+    is written. The caller records the result (``record_result``) and closes the run.
     """
     board = (
         TensorBoardWriter(Path(checkpoint_dir).parent / schema.TENSORBOARD_ARTIFACT_DIR) if cfg.tensorboard else None
@@ -90,6 +94,7 @@ def train_in_run(
             progress=progress,
             data=data,
             on_checkpoint=checkpoint_done,
+            before_checkpoint=before_checkpoint,
         )
     finally:
         if board is not None:
@@ -128,9 +133,12 @@ def train_tracked(
 ) -> TrackedResult:
     """Train with ``cfg`` inside a new MLflow run; the run ends FINISHED, FAILED or KILLED."""
     # Everything that can be bad input is checked before a run exists.
+    if not experiment.strip():
+        raise UserError("--experiment: the experiment name is empty")
+    uri = resolve_tracking_uri(tracking_uri)
+    check_store(uri)  # an unreachable server or database: one line at once, not minutes of retries
     data = load_data(cfg)
     resolve_precision(cfg.amp, resolve_device(cfg.device))
-    uri = resolve_tracking_uri(tracking_uri)
     mlflow_client = client(uri)
     experiment_id = get_or_create_experiment(mlflow_client, uri, experiment)
     tags = run_tags(schema.KIND_TRAIN, cfg, data)

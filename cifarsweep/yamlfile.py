@@ -19,7 +19,22 @@ KeyPath = tuple[Any, ...]
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e-4`` as a float (YAML 1.1 wants ``1.0e-4``)."""
+    """SafeLoader that also reads ``1e-4`` as a float (YAML 1.1 wants ``1.0e-4``) and refuses duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # Checked before merge keys (<<) are flattened: a merged value may be overridden, a key
+        # written twice is a mistake that last-wins would hide.
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = self.construct_object(key_node)
+            if key in first_line:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {first_line[key]})", key_node.start_mark
+                )
+            first_line[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -36,9 +51,57 @@ _Loader.add_implicit_resolver(
 )
 
 
+# Spec and config files are a few kilobytes; these bounds refuse hostile ones at once
+# (an alias bomb of a few hundred bytes expands to billions of nodes when walked).
+MAX_FILE_BYTES = 1_000_000
+MAX_DEPTH = 64
+MAX_EXPANDED_NODES = 100_000
+
+
+def _refuse_deep_nesting(text: str) -> None:
+    """Count nesting on the event stream (not recursive), before the recursive composer runs."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise yaml.YAMLError(f"nested more than {MAX_DEPTH} levels deep")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes the document has once every alias is expanded (aliases share nodes, so memoise)."""
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    memo[id(node)] = 1  # a recursive alias counts once instead of looping
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(key, memo) + _expanded_size(value, memo) for key, value in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(item, memo) for item in node.value)
+    memo[id(node)] = size
+    return size
+
+
+def _compose(text: str) -> yaml.Node | None:
+    _refuse_deep_nesting(text)
+    node = yaml.compose(text, Loader=_Loader)
+    if node is not None and _expanded_size(node, {}) > MAX_EXPANDED_NODES:
+        raise yaml.YAMLError(f"aliases expand to more than {MAX_EXPANDED_NODES} values (an alias bomb?)")
+    return node
+
+
+def _construct(node: yaml.Node | None) -> Any:
+    if node is None:
+        return None
+    return _Loader("").construct_document(node)
+
+
 def load_yaml_text(text: str) -> Any:
-    """Parse YAML text with the safe loader (no Python objects can be built)."""
-    return yaml.load(text, Loader=_Loader)
+    """Parse YAML text with the safe loader (no Python objects can be built), within the bounds above."""
+    return _construct(_compose(text))
 
 
 @dataclass
@@ -77,10 +140,10 @@ def read_yaml(path: str | Path) -> YamlDocument:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such file")
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path)
     try:
-        data = load_yaml_text(text)
-        node = yaml.compose(text, Loader=_Loader)
+        node = _compose(text)
+        data = _construct(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -94,6 +157,20 @@ def read_yaml(path: str | Path) -> YamlDocument:
     if node is not None:
         _record_lines(node, (), lines)
     return YamlDocument(data=data, path=path, lines=lines)
+
+
+def _read_text(path: Path) -> str:
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise UserError(f"{path}: {size} bytes; a spec or config file may have at most {MAX_FILE_BYTES}")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise UserError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
+        ) from None
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -56,10 +56,11 @@ def test_throughput_benchmark_runs_both_pipelines(capsys):
         ]
     )
     by_name = {row["pipeline"]: row for row in rows}
-    assert set(by_name) == {"notebook", "cifarsweep"}
-    assert by_name["notebook"]["ratio"] == pytest.approx(1.0)
+    assert set(by_name) == {"notebook", "plain", "cifarsweep"}
+    assert by_name["notebook"]["ratio"] == pytest.approx(1.0) and by_name["plain"]["ratio_plain"] == pytest.approx(1.0)
     assert all(row["images_per_s"] > 0 and row["tflops"] > 0 for row in rows)
-    assert "x notebook" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "x notebook" in out and "x plain" in out and "trainer vs plain loop per round, CPU time" in out
 
 
 def test_logging_overhead_benchmark_times_logging_and_checkpoints(tmp_path, capsys):

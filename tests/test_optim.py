@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from cifarsweep.config import TrainConfig
-from cifarsweep.optim import build_optimizer, lr_schedule
+from cifarsweep.optim import build_optimizer, build_scheduler, lr_schedule
 
 SPE = 10  # steps per epoch
 
@@ -71,3 +71,52 @@ def test_optimizers(name, cls):
     assert group["lr"] == 0.05 and group["weight_decay"] == 5e-4
     if name == "sgd":
         assert group["nesterov"] and group["momentum"] == 0.9
+
+
+def momenta(**fields) -> list[float]:
+    """The optimiser's momentum (Adam: beta1) at every batch step of a training."""
+    cfg = TrainConfig(**fields)
+    optimizer = build_optimizer(cfg, [torch.nn.Parameter(torch.zeros(1))])
+    scheduler = build_scheduler(cfg, optimizer, SPE)
+    seen = []
+    for _ in range(cfg.epochs * SPE):
+        group = optimizer.param_groups[0]
+        seen.append(group["betas"][0] if "betas" in group else group["momentum"])
+        optimizer.step()
+        scheduler.step()
+    return seen
+
+
+@pytest.mark.parametrize(
+    "optimizer, momentum, low, high",
+    [
+        ("sgd", 0.0, 0.0, 0.0),
+        ("sgd", 0.9, 0.85, 0.95),
+        ("sgd", 0.5, 0.45, 0.55),
+        ("sgd", 0.98, 0.97, 0.99),
+        ("rmsprop", 0.0, 0.0, 0.0),
+        ("rmsprop", 0.5, 0.45, 0.55),
+        ("adam", 0.0, 0.85, 0.95),
+        ("adamw", 0.5, 0.85, 0.95),
+    ],
+)
+def test_onecycle_momentum_follows_the_config(optimizer, momentum, low, high):
+    seen = momenta(scheduler="onecycle", optimizer=optimizer, momentum=momentum, lr=0.01, epochs=4)
+    assert min(seen) == pytest.approx(low, abs=1e-6) and max(seen) == pytest.approx(high, abs=1e-6)
+    assert seen[0] == pytest.approx(high)  # momentum is high while the lr is low
+
+
+@pytest.mark.parametrize("warmup", [1.0, 1.5, 2.5])
+def test_step_drops_at_epoch_boundaries_whatever_the_warmup(warmup):
+    rates = schedule(
+        scheduler="step", lr=0.1, epochs=9, step_epochs=3, step_gamma=0.1, optimizer="sgd", warmup_epochs=warmup
+    )
+    assert rates[29] == pytest.approx(0.1) and rates[30] == pytest.approx(0.01)
+    assert rates[59] == pytest.approx(0.01) and rates[60] == pytest.approx(0.001)
+
+
+def test_a_step_drop_inside_the_warmup_applies_when_it_ends():
+    rates = schedule(
+        scheduler="step", lr=0.1, epochs=6, step_epochs=1, step_gamma=0.5, optimizer="sgd", warmup_epochs=2.5
+    )
+    assert rates[24] < 0.1 and rates[25] == pytest.approx(0.1 * 0.5**2) and rates[30] == pytest.approx(0.1 * 0.5**3)

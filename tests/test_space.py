@@ -5,7 +5,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from cifarsweep.space import Cell, cell_key, format_value, grid_cells, suggest_params, trial_config
+from cifarsweep.space import Cell, cell_key, grid_cells, spec_value_text, suggest_params, trial_config
 from cifarsweep.spec import load_spec
 from cifarsweep.sweep.study import build_sampler
 from tests.support.cli import invoke
@@ -44,8 +44,8 @@ def test_variants_multiply_the_grid_and_override_the_base(tmp_path):
     assert Cell.from_attrs(no_mixup.to_attrs()) == no_mixup
 
 
-def test_format_value():
-    assert [format_value(v) for v in (1e-4, 5e-4, 0.01, None, True, 128, 2.5e-4)] == [
+def test_spec_value_text():
+    assert [spec_value_text(v) for v in (1e-4, 5e-4, 0.01, None, True, 128, 2.5e-4)] == [
         "1e-04",
         "5e-04",
         "0.01",
@@ -95,3 +95,17 @@ def test_every_ready_spec_loads_and_dry_runs(empty_workdir, path):
 def test_the_ready_specs_cover_the_notebook_experiments():
     names = {p.stem for p in SWEEPS}
     assert {"quickstart", "lr_range", "hparam_grid", "aug_ablation", "optimizers", "schedulers", "tpe_search"} <= names
+
+
+def test_run_names_carry_the_swept_values_short():
+    from cifarsweep.space import Cell, short_value
+
+    assert Cell({"lr": 0.01, "weight_decay": 1.0e-4}, 0).run_name == "lr=0.01 wd=1e-4 s0"
+    assert Cell({"batch_size": 128, "grad_clip": None}, 3, "no_jitter").run_name == "no_jitter bs=128 clip=null s3"
+    assert [short_value(v) for v in (5.0e-4, 0.0123456, 2.5e-5, True, "adam")] == [
+        "5e-4",
+        "0.0123",
+        "2.5e-5",
+        "true",
+        "adam",
+    ]

@@ -15,10 +15,14 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from cifarsweep.analysis import stats
+from cifarsweep.analysis.stats import half_width, t_quantile  # noqa: F401  (re-exported)
+from cifarsweep.formatting import metric_value
+from cifarsweep.tracking.query import training_clock
+
 P = "params."
 M = "metrics."
 COMPLETE = "COMPLETE"
-CONFIDENCE = 0.95
 MAX_LEVELS = 12  # more distinct numeric values than this on an axis are binned
 BINS = 6
 
@@ -127,24 +131,6 @@ def _binned(values: pd.Series) -> pd.Categorical:
 
 
 # -- statistics --------------------------------------------------------------------------------
-def t_quantile(df) -> np.ndarray:
-    """Two-sided Student-t quantile for ``CONFIDENCE`` (NaN where df < 1)."""
-    from scipy import stats
-
-    df = np.asarray(df, dtype=float)
-    out = np.full(df.shape, np.nan)
-    ok = df >= 1
-    out[ok] = stats.t.ppf(0.5 + CONFIDENCE / 2, df[ok])
-    return out
-
-
-def half_width(std, n) -> np.ndarray:
-    """Half-width of the 95% confidence interval of a mean of ``n`` values (NaN for n < 2)."""
-    n = np.asarray(n, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return t_quantile(n - 1) * np.asarray(std, dtype=float) / np.sqrt(n)
-
-
 def finished(trials: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
     """Trials that completed (and have ``metric``, when given)."""
     done = trials[trials["state"] == COMPLETE]
@@ -153,12 +139,18 @@ def finished(trials: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
     return done
 
 
-def _annotation(mean: float, hw: float, n: int, places: int) -> str:
+def _annotation(row: pd.Series, places: int) -> str:
+    """What a heatmap cell reads: the mean, its interval (or range) and n; or why it is blank."""
+    n, mean = int(row["n"]), row["mean"]
     if n == 0 or pd.isna(mean):
-        return ""
-    if n >= 2 and not pd.isna(hw):
-        return f"{mean:.{places}f} ± {hw:.{places}f}"
-    return f"{mean:.{places}f}"
+        return str(row.get("blank", ""))
+    if row["cells"] > 1:  # an average over configurations: no interval
+        return f"{mean:.{places}f}\nn={n}, {int(row['cells'])} configs"
+    if row["band"] == stats.T_BAND:
+        return f"{mean:.{places}f} ± {row['half_width']:.{places}f}\nn={n}"
+    if row["band"] == stats.RANGE_BAND:
+        return f"{mean:.{places}f}\n{row['lower']:.{places}f}–{row['upper']:.{places}f}, n=2"
+    return f"{mean:.{places}f}\nn=1"
 
 
 def _label_frame(done: pd.DataFrame, names: Sequence[str], everything: pd.DataFrame, levels: dict) -> pd.DataFrame:
@@ -172,6 +164,11 @@ def _label_frame(done: pd.DataFrame, names: Sequence[str], everything: pd.DataFr
     return frame
 
 
+def _exact(done: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """The exact values of ``names`` as text: a configuration is never a bin of several."""
+    return pd.DataFrame({name: done[P + name].map(format_value) for name in names}, index=done.index)
+
+
 # -- heatmap cells -----------------------------------------------------------------------------
 def cell_table(
     trials: pd.DataFrame,
@@ -180,101 +177,129 @@ def cell_table(
     y: str,
     facet: str | None = None,
     swept: Sequence[str] = (),
-    agg: str = "mean",
+    agg: str = "max",
     direction: str = "maximize",
     levels: dict | None = None,
 ) -> pd.DataFrame:
-    """The metric per (facet, y, x) cell: mean over seeds, std, n, 95% CI half-width, annotation.
+    """The metric per (facet, y, x) cell over the seeds of one configuration: mean, n, interval, annotation.
 
-    Other swept parameters are aggregated: ``agg='mean'`` averages the cells'
-    means (the half-width then comes from the pooled within-cell spread over
-    seeds); ``agg='max'`` keeps the best cell (by ``direction``) and names it in
-    ``best_of``. Cells with no finished run are kept with n = 0 (blank).
+    Other swept parameters are held or averaged, never pooled into an interval:
+    ``agg='max'`` keeps the best configuration of each cell (by ``direction``,
+    named in ``best_of``) and its interval over seeds; ``agg='mean'`` averages
+    the configurations' means and draws no interval (``cells`` > 1 says so).
+    ``overlaps_best`` marks the cells whose interval overlaps the best cell's:
+    the data cannot tell them from the best. Cells with no finished run are kept
+    with n = 0 and ``blank`` saying why.
     """
     keys = [k for k in (facet, y, x) if k]
     others = [p for p in swept if p not in keys and p != "seed"]
     scale, unit = metric_unit(metric)
     done = finished(trials, metric)
-    frame = _label_frame(done, keys + others, trials, levels or {})
+    frame = _label_frame(done, keys, trials, levels or {}).join(_exact(done, others))
     frame["value"] = done[M + metric].to_numpy() * scale
-    cells = frame.groupby(keys + others, observed=True, sort=True)["value"].agg(["mean", "std", "count"]).reset_index()
-    if agg == "max":
-        table = _best_cells(cells, keys, others, direction)
-    else:
-        table = _pooled_cells(cells, keys)
+    cells = frame.groupby(keys + others, observed=True, sort=True)["value"].agg(["mean", "std", "count", "min", "max"])
+    cells = cells.reset_index().rename(columns={"count": "n"})
+    cells = stats.bands(cells.assign(metric=metric), "metric")
+    table = _best_cells(cells, keys, others, direction) if agg == "max" or not others else _mean_cells(cells, keys)
     full = pd.MultiIndex.from_product([frame[k].cat.categories for k in keys], names=keys)
     table = table.set_index(keys).reindex(full).reset_index()
     for k in keys:
         table[k] = pd.Categorical(table[k], categories=frame[k].cat.categories, ordered=True)
     table["n"] = table["n"].fillna(0).astype(int)
     table["cells"] = table["cells"].fillna(0).astype(int)
+    table["band"] = table["band"].fillna(stats.NO_BAND)
+    table["clipped"] = table["clipped"].fillna(False).astype(bool)
+    table["overlaps_best"] = _overlaps_best(table, direction)
+    table["blank"] = _blank_reasons(trials, table, keys, levels or {})
     places = decimals(metric)
-    table["annotation"] = [
-        _annotation(m, h, n, places) for m, h, n in zip(table["mean"], table["half_width"], table["n"])
-    ]
+    table["annotation"] = [_annotation(row, places) for _, row in table.iterrows()]
     table["metric"] = metric
     table["unit"] = unit
-    return table[keys + ["mean", "std", "n", "half_width", "cells", "best_of", "annotation", "metric", "unit"]]
+    columns = ["mean", "std", "n", "half_width", "lower", "upper", "band", "clipped", "cells", "best_of"]
+    return table[keys + columns + ["overlaps_best", "blank", "annotation", "metric", "unit"]]
 
 
-def _pooled_cells(cells: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    cells = cells.assign(
-        dof=cells["count"] - 1,
-        ss=(cells["count"] - 1) * cells["std"].fillna(0) ** 2,
-        inv_n=1.0 / cells["count"],
-    )
+def _mean_cells(cells: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The mean of the configurations' means; the spread over configurations is no interval: none drawn."""
     grouped = cells.groupby(keys, observed=True).agg(
-        mean=("mean", "mean"),
-        n=("count", "sum"),
-        cells=("mean", "size"),
-        dof=("dof", "sum"),
-        ss=("ss", "sum"),
-        inv_n=("inv_n", "sum"),
+        mean=("mean", "mean"), n=("n", "sum"), cells=("mean", "size"), std=("std", "mean")
     )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pooled = np.sqrt(grouped["ss"] / grouped["dof"].where(grouped["dof"] > 0))
-        se = pooled * np.sqrt(grouped["inv_n"]) / grouped["cells"]
-    grouped["std"] = pooled
-    grouped["half_width"] = t_quantile(grouped["dof"]) * se
-    grouped["best_of"] = ""
-    return grouped.reset_index()[keys + ["mean", "std", "n", "half_width", "cells", "best_of"]]
+    grouped = grouped.assign(
+        std=np.nan, half_width=np.nan, lower=np.nan, upper=np.nan, band=stats.NO_BAND, clipped=False, best_of=""
+    )
+    single = grouped["cells"] == 1  # one configuration: its interval over seeds stands
+    if single.any():
+        own = cells.set_index(keys).loc[grouped.index[single]]
+        for column in ("std", "half_width", "lower", "upper", "band", "clipped"):
+            grouped.loc[single, column] = own[column].to_numpy()
+    return grouped.reset_index()
 
 
 def _best_cells(cells: pd.DataFrame, keys: list[str], others: list[str], direction: str) -> pd.DataFrame:
-    ascending = direction == "minimize"
-    ranked = cells.sort_values("mean", ascending=ascending, kind="stable")
+    ranked = cells.sort_values("mean", ascending=direction == "minimize", kind="stable")
     best = ranked.groupby(keys, observed=True, sort=False).head(1).copy()
     best["best_of"] = [", ".join(f"{o}={row[o]}" for o in others) for _, row in best.iterrows()] if others else ""
-    best["n"] = best["count"]
-    best["half_width"] = half_width(best["std"], best["n"])
     best["cells"] = 1
-    return best[keys + ["mean", "std", "n", "half_width", "cells", "best_of"]]
+    return best.drop(columns=others + ["min", "max", "metric"])
+
+
+def _overlaps_best(table: pd.DataFrame, direction: str) -> np.ndarray:
+    """True where a cell's interval (its mean, with n = 1) overlaps the best cell's."""
+    lower = table["lower"].fillna(table["mean"]).to_numpy(dtype=float)
+    upper = table["upper"].fillna(table["mean"]).to_numpy(dtype=float)
+    means = table["mean"].to_numpy(dtype=float)
+    if not np.isfinite(means).any():
+        return np.zeros(len(table), dtype=bool)
+    best = int(np.nanargmin(means) if direction == "minimize" else np.nanargmax(means))
+    with np.errstate(invalid="ignore"):
+        return (lower <= upper[best]) & (upper >= lower[best]) & np.isfinite(means)
+
+
+def _blank_reasons(trials: pd.DataFrame, table: pd.DataFrame, keys: list[str], levels: dict) -> list[str]:
+    """Why each cell without a finished run is blank: no run, all failed, all pruned, or the mix."""
+    labelled = _label_frame(trials, keys, trials, levels)
+    states = labelled.assign(state=trials["state"].to_numpy()).groupby(keys, observed=True)["state"]
+    counts = states.value_counts().unstack(fill_value=0) if len(trials) else pd.DataFrame()
+    reasons = []
+    for _, row in table.iterrows():
+        if row["n"] > 0:
+            reasons.append("")
+            continue
+        key = tuple(row[k] for k in keys) if len(keys) > 1 else row[keys[0]]
+        mix = counts.loc[key] if key in counts.index else pd.Series(dtype=int)
+        mix = mix[mix > 0]
+        if mix.empty:
+            reasons.append("no run")
+        elif len(mix) == 1 and mix.index[0] in _ALL_WORDS:
+            reasons.append(_ALL_WORDS[mix.index[0]])
+        else:
+            reasons.append("no finished run: " + ", ".join(f"{n} {s.lower()}" for s, n in mix.items()))
+    return reasons
+
+
+_ALL_WORDS = {"FAIL": "all failed", "PRUNED": "all pruned", "RUNNING": "still running", COMPLETE: "no value"}
 
 
 def blank_cells(table: pd.DataFrame, keys: Sequence[str]) -> list[str]:
-    """'x=…, y=…' for every cell without a finished run."""
+    """'x=…, y=… (why)' for every cell without a finished run."""
     empty = table[table["n"] == 0]
-    return [", ".join(f"{k}={row[k]}" for k in keys) for _, row in empty.iterrows()]
+    return [", ".join(f"{k}={row[k]}" for k in keys) + f" ({row['blank']})" for _, row in empty.iterrows()]
 
 
 # -- curves ------------------------------------------------------------------------------------
 def best_cell_runs(
-    done: pd.DataFrame, param: str, swept: Sequence[str], objective: str, direction: str, everything: pd.DataFrame
+    done: pd.DataFrame, param: str, swept: Sequence[str], objective: str, direction: str
 ) -> pd.DataFrame:
-    """For each value of ``param``, only the runs of the best combination of the other swept params."""
+    """For each value of ``param``, only the runs of the best configuration of the other swept params."""
     others = [p for p in swept if p not in (param, "seed")]
     if not others:
         return done
-    keyed = _label_frame(done, [param] + others, everything, {})
+    keyed = _exact(done, [param] + others)
     keyed["value"] = done[M + objective]
-    means = keyed.groupby([param] + others, observed=True)["value"].mean().reset_index()
-    best = (
-        means.sort_values("value", ascending=direction == "minimize", kind="stable")
-        .groupby(param, observed=True)
-        .head(1)
-    )
-    chosen = set(best[[param] + others].astype(str).itertuples(index=False, name=None))
-    mask = [tuple(row) in chosen for row in keyed[[param] + others].astype(str).itertuples(index=False, name=None)]
+    means = keyed.groupby([param] + others)["value"].mean().reset_index()
+    best = means.sort_values("value", ascending=direction == "minimize", kind="stable").groupby(param).head(1)
+    chosen = set(best[[param] + others].itertuples(index=False, name=None))
+    mask = [row in chosen for row in keyed[[param] + others].itertuples(index=False, name=None)]
     return done[np.asarray(mask, dtype=bool)]
 
 
@@ -284,19 +309,22 @@ def curve_table(
     param: str,
     metrics: Sequence[str] = ("val_acc", "val_loss"),
     swept: Sequence[str] = (),
-    agg: str = "mean",
+    agg: str = "max",
     objective: str = "val_acc",
     direction: str = "maximize",
 ) -> pd.DataFrame:
-    """Per value of ``param``, metric and epoch: mean, std, n, 95% CI and the mean elapsed time.
+    """Per value of ``param``, metric and epoch: mean, n, band (see ``stats``) and the mean elapsed time.
 
-    Finished runs only (pruned ones would bias the later epochs). With
-    ``agg='max'`` each value keeps the runs of its best cell of the other swept
-    parameters; with ``mean`` all its runs are pooled.
+    Finished runs only (pruned ones would bias the later epochs). Other swept
+    parameters are held: with ``agg='max'`` each value keeps the runs of its
+    best configuration, so a band is over seeds of one configuration; with
+    ``mean`` every configuration's runs are averaged and no band is drawn
+    (``configs`` > 1).
     """
     done = finished(trials)
+    others = [p for p in swept if p not in (param, "seed")]
     if agg == "max" and M + objective in done:
-        done = best_cell_runs(done, param, swept, objective, direction, trials)
+        done = best_cell_runs(done, param, swept, objective, direction)
     keyed = _label_frame(done, [param], trials, {})
     rows = history[history["metric"].isin(list(metrics))]
     # Per-run values are looked up through the run ids' category codes: one lookup per run,
@@ -317,21 +345,35 @@ def curve_table(
             "metric": rows["metric"].astype(str).to_numpy(),
             "step": rows["step"].to_numpy(),
             "value": (rows["value"] * scale).to_numpy(),
-            "elapsed_s": (stamps - start_of[keep]) / np.timedelta64(1, "s"),
+            # Training time, not wall-clock: a resumed run's interruption is not on the time axis.
+            "elapsed_s": training_clock(rows, history, (stamps - start_of[keep]) / np.timedelta64(1, "s")),
         }
     )
     table = (
         rows.groupby([param, "metric", "step"], observed=True)
-        .agg(mean=("value", "mean"), std=("value", "std"), n=("value", "count"), elapsed_s=("elapsed_s", "mean"))
+        .agg(
+            mean=("value", "mean"),
+            std=("value", "std"),
+            n=("value", "count"),
+            min=("value", "min"),
+            max=("value", "max"),
+            elapsed_s=("elapsed_s", "mean"),
+        )
         .reset_index()
     )
-    table["half_width"] = half_width(table["std"], table["n"])
-    spread = table["half_width"].fillna(0)
-    table["lower"] = table["mean"] - spread
-    table["upper"] = table["mean"] + spread
+    table = stats.bands(table, "metric")
+    table["configs"] = 1
+    if others and agg != "max":  # averaged over configurations: n says how many runs, no band
+        exact = _exact(done, others).assign(level=keyed[param].astype(str))
+        counts = exact.drop_duplicates().groupby("level").size()
+        table["configs"] = table[param].astype(str).map(counts).fillna(1).astype(int).to_numpy()
+        averaged = table["configs"] > 1
+        table.loc[averaged, ["half_width", "lower", "upper"]] = np.nan
+        table.loc[averaged, "band"] = stats.NO_BAND
     table["unit"] = table["metric"].map({m: metric_unit(m)[1] for m in metrics})
     table = table.rename(columns={"step": "epoch"})
-    return table[[param, "metric", "epoch", "elapsed_s", "mean", "std", "n", "half_width", "lower", "upper", "unit"]]
+    columns = ["mean", "std", "n", "configs", "half_width", "lower", "upper", "band", "clipped", "unit"]
+    return table[[param, "metric", "epoch", "elapsed_s"] + columns]
 
 
 # -- ablation ----------------------------------------------------------------------------------
@@ -347,32 +389,29 @@ def reference_variant(trials: pd.DataFrame) -> str | None:
 
 
 def ablation_table(trials: pd.DataFrame, metric: str = "val_acc", gap: str = "gen_gap") -> pd.DataFrame:
-    """Per variant and measure (the metric and the generalisation gap): mean, std, n, half-width, delta vs the reference."""
+    """Per variant and measure (the metric and the generalisation gap): mean, n, band over seeds, delta vs the reference."""
     done = finished(trials)
     done = done[done["variant"].notna()]
     reference = reference_variant(done)
-    rows = []
+    parts = []
     for measure in (metric, gap):
         if M + measure not in done:
             continue
         scale, unit = metric_unit(measure)
-        values = (done[M + measure] * scale).groupby(done["variant"]).agg(["mean", "std", "count"])
-        for variant, stats in values.iterrows():
-            overrides = done.loc[done["variant"] == variant, "variant_overrides"].dropna()
-            rows.append(
-                {
-                    "variant": variant,
-                    "overrides": overrides.iloc[0] if len(overrides) else "",
-                    "measure": measure,
-                    "mean": stats["mean"],
-                    "std": stats["std"],
-                    "n": int(stats["count"]),
-                    "unit": unit,
-                    "reference": variant == reference,
-                }
+        values = (done[M + measure] * scale).groupby(done["variant"]).agg(["mean", "std", "count", "min", "max"])
+        overrides = done.groupby("variant")["variant_overrides"].first()
+        part = values.rename(columns={"count": "n"}).rename_axis("variant").reset_index()
+        parts.append(
+            part.assign(
+                overrides=part["variant"].map(overrides).fillna(""),
+                measure=measure,
+                unit=unit,
+                reference=part["variant"] == reference,
             )
-    table = pd.DataFrame(rows, columns=["variant", "overrides", "measure", "mean", "std", "n", "unit", "reference"])
-    table["half_width"] = half_width(table["std"], table["n"])
+        )
+    columns = ["variant", "overrides", "measure", "mean", "std", "n", "min", "max", "unit", "reference"]
+    table = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+    table = stats.bands(table, "measure")
     base = table[table["reference"]].set_index("measure")["mean"]
     table["delta"] = table["mean"] - table["measure"].map(base)
     main = table[table["measure"] == metric].sort_values(
@@ -380,87 +419,41 @@ def ablation_table(trials: pd.DataFrame, metric: str = "val_acc", gap: str = "ge
     )
     rank = {variant: i for i, variant in enumerate(main["variant"])}
     table = table.assign(_measure=(table["measure"] != metric).astype(int), _rank=table["variant"].map(rank))
-    table = table.sort_values(["_measure", "_rank"], kind="stable").drop(columns="_measure")
-    return table.drop(columns="_rank").reset_index(drop=True)[
-        ["variant", "overrides", "measure", "mean", "std", "n", "half_width", "delta", "reference", "unit"]
-    ]
-
-
-# -- searches ----------------------------------------------------------------------------------
-def best_so_far(trials: pd.DataFrame, objective: str, direction: str) -> pd.DataFrame:
-    """Finished trials in trial order: their objective and the best value up to each."""
-    done = finished(trials, objective).sort_values(["trial", "start_time"], na_position="last")
-    scale, unit = metric_unit(objective)
-    values = done[M + objective].to_numpy() * scale
-    best = np.minimum.accumulate(values) if direction == "minimize" else np.maximum.accumulate(values)
-    return pd.DataFrame(
-        {
-            "trial": done["trial"].to_numpy(),
-            "run_id": done["run_id"].to_numpy(),
-            "value": values,
-            "best": best,
-            "unit": unit,
-        }
-    )
-
-
-def parallel_table(
-    trials: pd.DataFrame, params: Sequence[str], objective: str, log_params: Sequence[str] = ()
-) -> pd.DataFrame:
-    """One row per finished trial and axis (each param, then the objective): value and position in [0, 1].
-
-    Numbers are placed linearly (log10 for ``log_params``) between their
-    minimum and maximum; categories evenly in their sorted order.
-    """
-    done = finished(trials, objective).sort_values("trial", na_position="last")
-    scale, _ = metric_unit(objective)
-    rows = []
-    axes = list(params) + [objective]
-    for axis in axes:
-        raw = done[M + axis] * scale if axis == objective else done[P + axis]
-        numeric = pd.to_numeric(raw, errors="coerce")
-        if numeric.notna().all() and not raw.map(lambda v: isinstance(v, (bool, np.bool_))).any():
-            coords = np.log10(numeric) if axis in log_params else numeric
-            span = coords.max() - coords.min()
-            position = (coords - coords.min()) / span if span > 0 else coords * 0 + 0.5
-            shown = raw.map(lambda v: format_value(v, 3))
-        else:
-            cats = labels(raw)
-            codes = pd.Series(cats.codes, index=raw.index).astype(float)
-            position = codes / (len(cats.categories) - 1) if len(cats.categories) > 1 else codes * 0 + 0.5
-            shown = pd.Series(np.asarray(cats), index=raw.index)
-        rows.append(
-            pd.DataFrame(
-                {
-                    "trial": done["trial"].to_numpy(),
-                    "run_id": done["run_id"].to_numpy(),
-                    "axis": axis,
-                    "value": shown.to_numpy(),
-                    "number": pd.to_numeric(raw, errors="coerce").to_numpy(),
-                    "position": position.to_numpy(),
-                    "log": axis in log_params,
-                }
-            )
-        )
-    return pd.concat(rows, ignore_index=True)
+    table = table.sort_values(["_measure", "_rank"], kind="stable").drop(columns=["_measure", "_rank"])
+    columns = ["variant", "overrides", "measure", "mean", "std", "n", "half_width", "lower", "upper", "band"]
+    return table.reset_index(drop=True)[columns + ["clipped", "delta", "reference", "unit"]]
 
 
 # -- tables ------------------------------------------------------------------------------------
-def trials_table(trials: pd.DataFrame, objective: str, direction: str, swept: Sequence[str]) -> pd.DataFrame:
-    """The sorted table of the HTML page: best first, unfinished trials last."""
+def trials_table(
+    trials: pd.DataFrame,
+    objective: str,
+    direction: str,
+    swept: Sequence[str],
+    last_values: pd.Series | None = None,
+) -> pd.DataFrame:
+    """The sorted table of the HTML page: best first, unfinished trials last, with state and reason.
+
+    ``last_values`` (run_id -> the objective's last per-epoch value) adds the
+    ``last value`` column: where a pruned or failed trial stood when it stopped.
+    """
     columns = ["trial", "run_name", "state", "variant"] + [P + p for p in swept if P + p in trials] + [P + "seed"]
     metrics = [m for m in (objective, "best_val_acc", "gen_gap") if M + m in trials]
     columns = [c for c in dict.fromkeys(columns) if c in trials] + [M + m for m in metrics]
     columns += [c for c in ("epochs_done", "duration_s", "reason", "run_id") if c in trials]
     table = trials[columns].copy()
+    if last_values is not None:
+        last = trials["run_id"].astype(str).map(last_values)
+        table.insert(table.columns.get_loc(M + metrics[0]) if metrics else len(table.columns), "last value", last)
     table["_done"] = trials["state"] == COMPLETE
     sort = [c for c in ("_done", M + objective) if c in table]
     table = table.sort_values(sort, ascending=[False, direction == "minimize"][: len(sort)], na_position="last")
-    for m in metrics:
-        scale, unit = metric_unit(m)
-        table[M + m] = (table[M + m] * scale).round(decimals(m) + 1)
+    # Shown as every display shows numbers (cifarsweep.formatting): accuracies '72.3%', others 4 digits.
+    for column, m in [(M + m, m) for m in metrics] + [("last value", objective)]:
+        if column in table:
+            table[column] = table[column].map(lambda v, m=m: "" if is_missing(v) else metric_value(m, float(v)))
     table = table.drop(columns="_done")
-    table = table.drop(columns=[c for c in ("variant", "reason") if c in table and table[c].isna().all()])
+    table = table.drop(columns=[c for c in ("variant",) if c in table and table[c].isna().all()])
     if "duration_s" in table:
         table["duration_s"] = table["duration_s"].round(1)
     for c in table.columns:
@@ -485,13 +478,15 @@ def run_config(row: pd.Series):
     return TrainConfig.model_validate(values)
 
 
-def steps_per_epoch(row: pd.Series, batch_size: int) -> int:
-    """The run's ``steps_per_epoch`` tag, else its train images / batch size, else 1."""
+def run_steps_per_epoch(row: pd.Series, batch_size: int) -> int:
+    """The run's ``steps_per_epoch`` tag, else what the trainer takes for its train images, else 1."""
+    from cifarsweep.config import steps_per_epoch
+
     steps = row.get("steps_per_epoch")
     if steps is not None and not pd.isna(steps):
         return int(steps)
     images = row.get("train_images")
-    return math.ceil(images / batch_size) if images is not None and not pd.isna(images) else 1
+    return steps_per_epoch(int(images), batch_size) if images is not None and not pd.isna(images) else 1
 
 
 def lr_schedule_table(trials: pd.DataFrame, param: str, objective: str, direction: str) -> pd.DataFrame:
@@ -514,7 +509,7 @@ def lr_schedule_table(trials: pd.DataFrame, param: str, objective: str, directio
             continue
         row = runs.iloc[0]
         cfg = run_config(row)
-        steps = steps_per_epoch(row, cfg.batch_size)
+        steps = run_steps_per_epoch(row, cfg.batch_size)
         rates = lr_curve(cfg, steps)
         index = np.unique(np.linspace(0, len(rates) - 1, min(len(rates), MAX_SCHEDULE_POINTS)).round().astype(int))
         parts.append(

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.cm import ScalarMappable
+from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
@@ -24,6 +25,7 @@ from cifarsweep.analysis.style import new_figure
 BLANK_TEXT = "no runs"
 LOG_FORMATTER = FuncFormatter(lambda value, _pos: format_value(value))
 MAX_ANNOTATED_CELLS = 400
+MAX_LINE_ARTISTS = 200  # more trials than this: parallel coordinates draw one LineCollection
 
 
 def _cmap(metric: str) -> str:
@@ -80,14 +82,19 @@ def heatmap(table: pd.DataFrame, x: str, y: str, facet: str | None = None, title
         grid = grid.reindex(index=ys, columns=xs)
         text = part.pivot_table(index=y, columns=x, values="annotation", observed=False, dropna=False, aggfunc="first")
         text = text.reindex(index=ys, columns=xs).fillna("")
+        near = part.pivot_table(
+            index=y, columns=x, values="overlaps_best", observed=False, dropna=False, aggfunc="first"
+        )
+        near = near.reindex(index=ys, columns=xs).fillna(False).astype(bool)
         sns.heatmap(
             grid,
+            square=False,
             ax=ax,
             mask=grid.isna(),
             cmap=_cmap(metric),
             vmin=vmin,
             vmax=vmax,
-            annot=text.to_numpy() if annotate else False,
+            annot=text.where(grid.notna(), "").to_numpy() if annotate else False,
             fmt="",
             linewidths=0.5,
             linecolor="white",
@@ -96,7 +103,29 @@ def heatmap(table: pd.DataFrame, x: str, y: str, facet: str | None = None, title
         )
         for row, col in zip(*np.where(grid.isna().to_numpy())):
             ax.add_patch(Rectangle((col, row), 1, 1, fill=False, hatch="///", edgecolor="0.65", linewidth=0))
-            ax.text(col + 0.5, row + 0.5, BLANK_TEXT, ha="center", va="center", fontsize=8, color="0.35", gid="blank")
+            ax.text(
+                col + 0.5,
+                row + 0.5,
+                text.iat[row, col] or BLANK_TEXT,
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="0.35",
+                gid="blank",
+            )
+        for row, col in zip(*np.where(near.to_numpy())):
+            # Outlined: the interval overlaps the best cell's, so the colour difference is not resolved.
+            ax.add_patch(
+                Rectangle(
+                    (col + 0.04, row + 0.04),
+                    0.92,
+                    0.92,
+                    fill=False,
+                    edgecolor="black",
+                    linewidth=2,
+                    gid="overlaps_best",
+                )
+            )
         ax.invert_yaxis()  # the smallest value at the bottom, as on a plot
         ax.set_xlabel(x)
         ax.set_ylabel(y)
@@ -124,7 +153,7 @@ def _time_formatter(seconds: float, _pos=None) -> str:
 
 
 def curves(table: pd.DataFrame, param: str, x: str = "epoch", lr_table: pd.DataFrame | None = None, title: str = ""):
-    """One line per value of ``param`` per metric panel, with its 95% CI band; an lr panel when given.
+    """One line per value of ``param`` per metric panel, n in the legend, its band (see ``stats``) where n >= 2.
 
     ``x`` is ``epoch`` or ``time`` (the mean wall-clock time since the run started).
     """
@@ -138,15 +167,21 @@ def curves(table: pd.DataFrame, param: str, x: str = "epoch", lr_table: pd.DataF
         part = table[table["metric"] == metric]
         for level in levels:
             line = part[part[param] == level].sort_values("epoch")
+            ns = line["n"].unique()
+            n_text = f"n={ns[0]}" if len(ns) == 1 else f"n={ns.min()}–{ns.max()}"
             ax.plot(
                 line[column],
                 line["mean"],
                 color=colours[level],
-                label=level,
+                label=f"{level} ({n_text})",
                 marker="o" if len(line) < 15 else None,
                 markersize=3,
             )
-            ax.fill_between(line[column], line["lower"], line["upper"], color=colours[level], alpha=0.2, linewidth=0)
+            banded = line[line["lower"].notna()]  # n = 1 (or an average over configurations): no band
+            if not banded.empty:
+                ax.fill_between(
+                    banded[column], banded["lower"], banded["upper"], color=colours[level], alpha=0.2, linewidth=0
+                )
         ax.set_ylabel(metric_label(metric))
         ax.set_title(metric_label(metric).split(" (")[0])
         if x == "time":
@@ -175,8 +210,16 @@ def _lr_panel(ax, lr_table: pd.DataFrame, param: str, colours: dict) -> None:
 
 
 # -- ablation ----------------------------------------------------------------------------------
+def _error_bars(part: pd.DataFrame) -> np.ndarray:
+    """(below, above) the mean: to the clipped band's ends; none for n = 1."""
+    mean = part["mean"].to_numpy(dtype=float)
+    below = np.nan_to_num(mean - part["lower"].to_numpy(dtype=float))
+    above = np.nan_to_num(part["upper"].to_numpy(dtype=float) - mean)
+    return np.vstack([below, above])
+
+
 def ablation(table: pd.DataFrame, title: str = ""):
-    """Bars per variant for each measure (the metric, the generalisation gap) with 95% CI error bars."""
+    """Bars per variant for each measure (the metric, the generalisation gap), n on the bar, error bars to the band."""
     measures = list(dict.fromkeys(table["measure"]))
     figure, axes = new_figure(ncols=len(measures), width=max(4.5, 0.9 * table["variant"].nunique() + 2), height=4.2)
     for ax, measure in zip(axes[0], measures):
@@ -186,13 +229,19 @@ def ablation(table: pd.DataFrame, title: str = ""):
         bars = ax.bar(
             positions,
             part["mean"],
-            yerr=part["half_width"].fillna(0),
+            yerr=_error_bars(part),
             color=colours,
             capsize=4,
             edgecolor="black",
             linewidth=0.5,
         )
-        ax.bar_label(bars, labels=[f"{m:.1f}" for m in part["mean"]], label_type="center", fontsize=8, color="white")
+        ax.bar_label(
+            bars,
+            labels=[f"{m:.1f}\nn={n}" for m, n in zip(part["mean"], part["n"])],
+            label_type="center",
+            fontsize=8,
+            color="white",
+        )
         reference = part[part["reference"]]
         if not reference.empty:
             ax.axhline(float(reference["mean"].iloc[0]), color="#4C72B0", linestyle="--", linewidth=1)
@@ -226,10 +275,20 @@ def parallel_coordinates(table: pd.DataFrame, objective: str, direction: str, ti
     ax = axes[0][0]
     order = scores.sort_values(ascending=direction == "maximize").index  # the best drawn last, on top
     positions = np.arange(len(axes_names))
-    for run_id in order:
-        ax.plot(
-            positions, wide.loc[run_id].to_numpy(), color=cmap(norm(scores[run_id])), alpha=0.7, linewidth=1, gid=run_id
-        )
+    if len(order) <= MAX_LINE_ARTISTS:
+        for run_id in order:
+            ax.plot(
+                positions,
+                wide.loc[run_id].to_numpy(),
+                color=cmap(norm(scores[run_id])),
+                alpha=0.7,
+                linewidth=1,
+                gid=run_id,
+            )
+    else:  # one collection draws a thousand trials in a fraction of the time of a thousand lines
+        segments = [np.column_stack([positions, wide.loc[run_id].to_numpy()]) for run_id in order]
+        colours = cmap(norm(scores[order].to_numpy()))
+        ax.add_collection(LineCollection(segments, colors=colours, alpha=0.5, linewidth=0.8, gid="trials"))
     for position, name in zip(positions, axes_names):
         ax.axvline(position, color="0.3", linewidth=0.8)
         part = table[table["axis"] == name].sort_values("position")
@@ -242,17 +301,5 @@ def parallel_coordinates(table: pd.DataFrame, objective: str, direction: str, ti
     ax.set_ylim(-0.05, 1.05)
     ax.grid(False)
     figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=metric_label(objective))
-    _title(figure, title)
-    return figure
-
-
-def best_so_far(table: pd.DataFrame, objective: str, title: str = ""):
-    """Each finished trial's objective (dots) and the best value so far (a step line)."""
-    figure, axes = new_figure(width=6.5, height=4.0)
-    ax = axes[0][0]
-    ax.scatter(table["trial"], table["value"], s=14, color="0.55", label="trial", zorder=2)
-    ax.plot(table["trial"], table["best"], drawstyle="steps-post", color="#C44E52", label="best so far", zorder=3)
-    ax.set(xlabel="trial number", ylabel=metric_label(objective))
-    ax.legend()
     _title(figure, title)
     return figure

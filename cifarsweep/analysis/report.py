@@ -9,26 +9,37 @@ the sweep's parent run under ``report/``, so the MLflow UI shows them too.
 
 from __future__ import annotations
 
+import json
 import logging
-import re
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from cifarsweep.analysis import frames, html
+from cifarsweep.analysis import frames, html, plots, stats
+from cifarsweep.analysis.figure import DPI, REPORTS_DIR, Figure, Plan, slug
+from cifarsweep.analysis.run_report import write_run_report
+from cifarsweep.analysis.search_figures import search_figures
+from cifarsweep.analysis.search_frames import last_values
+from cifarsweep.analysis.style import close
 from cifarsweep.errors import UserError
 from cifarsweep.tracking.query import SweepFrames, load_sweep
 from cifarsweep.tracking.store import local_artifact_dir
 
+__all__ = ["DPI", "REPORTS_DIR", "Figure", "Plan", "ReportOptions", "slug", "write_report", "write_report_page"]
+
 log = logging.getLogger("cifarsweep.report")
 CURVE_METRICS = ("val_acc", "val_loss")
 SCHEDULE_PARAMS = ("lr", "scheduler")
-REPORTS_DIR = Path("reports")
 ARTIFACT_DIR = "report"
-DPI = 110
+MANIFEST = "report.json"  # the pages made so far for this sweep: the full index lists them all
+MIN_TRIALS = 5  # fewer completed trials than this: the page says the report is thin
+
+# Given the sweep's frames and the plan, the parameter importances and where they came from;
+# Optuna lives with the stores, so the caller (``cifarsweep.reporting``) passes this in.
+ImportanceSource = Callable[[SweepFrames, Plan], "tuple[pd.DataFrame, str]"]
 
 
 @dataclass
@@ -38,7 +49,7 @@ class ReportOptions:
     sweep: str | None = None
     heatmap: tuple[str, str] | None = None
     facet: str | None = None
-    agg: str = "mean"
+    agg: str = "max"
     curves: Sequence[str] = ()
     x: str = "epoch"
     ablation: bool = False
@@ -54,65 +65,88 @@ class ReportOptions:
         return bool(self.heatmap or self.curves or self.ablation)
 
 
-@dataclass
-class Figure:
-    """One figure of the page: its file stem, the numbers it shows and how to draw them."""
-
-    name: str
-    heading: str
-    caption: str
-    table: pd.DataFrame
-    draw: Callable[[], object]
-    notes: list[str] = field(default_factory=list)
-    extra: dict[str, pd.DataFrame] = field(default_factory=dict)  # more CSVs of numbers the figure shows
+def write_report(options: ReportOptions, importances: ImportanceSource | None = None) -> Path:
+    """Write the report and return its folder (see ``write_report_page``)."""
+    return write_report_page(options, importances).parent
 
 
-def slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "report"
+def write_report_page(options: ReportOptions, importances: ImportanceSource | None = None) -> Path:
+    """Write the report and return its page: ``index.html`` for the full report, its own page for a partial one.
 
-
-def write_report(options: ReportOptions) -> Path:
-    """Write the report and return its folder (``index.html`` is inside)."""
+    A partial request (``--heatmap``, ``--curves``, ``--ablation``) never
+    replaces the full report's ``index.html``; it adds its page to the list of
+    pages there.
+    """
     if options.run:
-        from cifarsweep.analysis.run_report import write_run_report
-
-        return write_run_report(options.run, options.out, options.tracking_uri)
+        return write_run_report(options.run, options.out, options.tracking_uri) / "index.html"
     data = load_sweep(options.sweep, options.tracking_uri, metrics=set(CURVE_METRICS) | {options.metric or "val_acc"})
-    plan = _plan(data, options)
+    plan = _plan(data, options, importances)
     out = Path(options.out) if options.out else REPORTS_DIR / slug(data.sweep.name)
     out.mkdir(parents=True, exist_ok=True)
-    from cifarsweep.analysis.style import close
+    _write_figures(plan.figures, out)
+    data.trials.to_csv(out / "trials.csv", index=False)
+    last = last_values(data.metrics, plan.metric)
+    if options.selects_plots:
+        page = out / f"{'__'.join(f.name for f in plan.figures)[:150]}.html"
+        page.write_text(html.sweep_page(data, plan, None, last, partial=True), encoding="utf-8")
+        pages = _remember(out, page.name, [f.heading for f in plan.figures])
+        html.update_page_list(out / "index.html", pages)
+    else:
+        page = out / "index.html"
+        pages = _remember(out, None, [])
+        page.write_text(html.sweep_page(data, plan, _best_run_report(data, plan, out), last, pages=pages), "utf-8")
+    if options.log_artifacts:
+        _log_to_parent(data, out)
+    return page
 
-    for item in plan.figures:
+
+def _write_figures(figures: list[Figure], out: Path) -> None:
+    for item in figures:
         figure = item.draw()
         figure.savefig(out / f"{item.name}.png", dpi=DPI)
         close(figure)
         item.table.to_csv(out / f"{item.name}.csv", index=False)
         for name, table in item.extra.items():
             table.to_csv(out / f"{name}.csv", index=False)
-    data.trials.to_csv(out / "trials.csv", index=False)
-    best_run = _best_run_report(data, plan, out) if not options.selects_plots else None
-    (out / "index.html").write_text(html.sweep_page(data, plan, best_run), encoding="utf-8")
-    if options.log_artifacts:
-        _log_to_parent(data, out)
-    return out
+
+
+def _remember(out: Path, page: str | None, headings: list[str]) -> dict[str, list[str]]:
+    """Add a partial page to the folder's manifest; returns every partial page made so far (file -> headings)."""
+    path = out / MANIFEST
+    try:
+        pages = json.loads(path.read_text()).get("pages", {}) if path.is_file() else {}
+    except (OSError, ValueError):  # a damaged manifest only loses the list of earlier pages
+        pages = {}
+    if page is not None:
+        pages[page] = headings
+        path.write_text(json.dumps({"pages": pages}, indent=1), encoding="utf-8")
+    return {name: list(heads) for name, heads in pages.items() if (out / name).is_file()}
 
 
 # -- what to draw ------------------------------------------------------------------------------
-@dataclass
-class Plan:
-    metric: str
-    direction: str
-    swept: list[str]
-    figures: list[Figure]
-
-
 def _check_param(data: SweepFrames, option: str, name: str) -> None:
-    if name in data.param_names:
-        return
+    """``name`` must be a training field the sweep varied: else a one-line error naming the swept ones."""
     swept = ", ".join(data.sweep.swept_params) or "none"
-    others = ", ".join(p for p in data.param_names if p not in data.sweep.swept_params)
-    raise UserError(f"{option}: unknown parameter {name!r} (swept: {swept}; other training fields: {others})")
+    if name not in data.param_names:
+        others = ", ".join(p for p in data.param_names if p not in data.sweep.swept_params)
+        raise UserError(f"{option}: unknown parameter {name!r} (swept: {swept}; other training fields: {others})")
+    values = frames.ordered_levels(data.trials[frames.P + name])
+    if len(values) < 2:
+        held = frames.format_value(values[0]) if values else "unset"
+        raise UserError(f"{option}: {name} was not swept in {data.sweep.name!r} (every run has {held}); swept: {swept}")
+
+
+def _check_search_heatmap(data: SweepFrames, axes: tuple[str, str]) -> None:
+    """A search's continuous params would make one cell per trial: refuse, pointing at the contour plot."""
+    if not data.sweep.is_optuna_search:
+        return
+    for name in axes:
+        if len(frames.ordered_levels(data.trials[frames.P + name])) > frames.MAX_LEVELS:
+            raise UserError(
+                f"--heatmap: {name} is continuous in the {data.sweep.sampler} search {data.sweep.name!r} "
+                f"(a cell per trial); see contour_{axes[0]}_{axes[1]}.png of `cifarsweep report --sweep "
+                f"{data.sweep.name}` instead"
+            )
 
 
 def _validate(data: SweepFrames, options: ReportOptions) -> tuple[str, str]:
@@ -134,6 +168,7 @@ def _validate(data: SweepFrames, options: ReportOptions) -> tuple[str, str]:
             _check_param(data, "--heatmap", name)
         if options.heatmap[0] == options.heatmap[1]:
             raise UserError(f"--heatmap: give two different parameters (got {options.heatmap[0]} twice)")
+        _check_search_heatmap(data, options.heatmap)
     if options.facet:
         _check_param(data, "--facet", options.facet)
         if options.heatmap and options.facet in options.heatmap:
@@ -152,16 +187,16 @@ def _validate(data: SweepFrames, options: ReportOptions) -> tuple[str, str]:
     return metric, direction
 
 
-def _plan(data: SweepFrames, options: ReportOptions) -> Plan:
+def _plan(data: SweepFrames, options: ReportOptions, importances: ImportanceSource | None = None) -> Plan:
     metric, direction = _validate(data, options)
     swept = [p for p in data.sweep.swept_params if p in data.param_names and p != "seed"]
     plan = Plan(metric, direction, swept, [])
-    heatmap = options.heatmap
-    facet = options.facet
+    search = data.sweep.is_optuna_search
+    heatmap, facet = options.heatmap, options.facet
     if not options.selects_plots:
-        # A heatmap fits a grid; the few scattered points of a search show better in parallel coordinates.
+        # A heatmap fits a grid; a search's scattered points show on contour and slice plots instead.
         axes = [p for p in swept if p != facet]
-        if len(axes) >= 2 and not data.sweep.is_optuna_search:
+        if len(axes) >= 2 and not search:
             heatmap = (axes[0], axes[1])
             facet = facet or (axes[2] if len(axes) >= 3 else None)
         elif facet:
@@ -171,36 +206,48 @@ def _plan(data: SweepFrames, options: ReportOptions) -> Plan:
             )
     if heatmap:
         plan.figures.append(_heatmap_figure(data, plan, heatmap, facet, options.agg))
-    curve_params = list(options.curves) if options.selects_plots else swept
+    # Curves per value of a continuous search parameter would be a line per trial: the search figures show it.
+    curve_params = list(options.curves) if options.selects_plots else ([] if search else swept)
     for param in curve_params:
         plan.figures.append(_curves_figure(data, plan, param, options))
     has_variants = not data.trials["variant"].dropna().empty
     if options.ablation or (not options.selects_plots and has_variants):
         plan.figures.append(_ablation_figure(data, plan))
-    if not options.selects_plots and data.sweep.is_optuna_search and swept:
-        from cifarsweep.analysis.search_figures import search_figures
-
-        plan.figures.extend(search_figures(data, plan, options.storage))
+    if not options.selects_plots and search and swept:
+        plan.figures.extend(search_figures(data, plan, importances(data, plan) if importances else None))
+    completed = len(frames.finished(data.trials, metric))
+    if completed < MIN_TRIALS:
+        plan.warnings.append(
+            f"Warning: only {completed} completed trial{'s' if completed != 1 else ''} (fewer than {MIN_TRIALS}): "
+            "too few to compare settings with any confidence."
+        )
     return plan
 
 
-def _agg_words(agg: str, others: list[str], curves: bool = False) -> str:
+def _agg_words(agg: str, others: list[str], what: str) -> str:
+    """How the figure treats the swept parameters it does not show: held at the best, or averaged."""
     if not others:
         return ""
     names = ", ".join(others)
     if agg == "max":
-        return f" Other swept parameters ({names}): the best cell is shown (best_of in the CSV names it)."
-    if curves:
-        return f" Other swept parameters ({names}) are pooled: each line averages every run with its value."
+        return (
+            f" Other swept parameters ({names}) are held at their best configuration for each {what} "
+            "(best_of in the CSV names it); the interval is over that configuration's seeds only."
+        )
     return (
-        f" Other swept parameters ({names}) are averaged: the mean of the cells' means; the interval "
-        "pools the spread over seeds within the cells."
+        f" Other swept parameters ({names}) are averaged: the mean of the configurations' means, with no band "
+        "(the spread over configurations is not a confidence interval); n counts every run averaged."
     )
 
 
-def _heatmap_figure(data: SweepFrames, plan: Plan, axes: tuple[str, str], facet: str | None, agg: str) -> Figure:
-    from cifarsweep.analysis import plots
+def _held_words(agg: str, others: list[str]) -> str:
+    """For a title: what happened to the swept parameters the figure does not show."""
+    if not others:
+        return ""
+    return " (other parameters at their best)" if agg == "max" else f" (averaged over {', '.join(others)})"
 
+
+def _heatmap_figure(data: SweepFrames, plan: Plan, axes: tuple[str, str], facet: str | None, agg: str) -> Figure:
     x, y = axes
     table = frames.cell_table(
         data.trials,
@@ -217,13 +264,18 @@ def _heatmap_figure(data: SweepFrames, plan: Plan, axes: tuple[str, str], facet:
     blanks = frames.blank_cells(table, keys)
     others = [p for p in plan.swept if p not in keys]
     label = frames.metric_label(plan.metric)
-    title = f"{data.sweep.name}: {label} by {x} and {y}" + (f", one panel per {facet}" if facet else "")
+    held = _held_words(agg, others)
+    title = f"{data.sweep.name}: {label} by {x} and {y}" + (f", one panel per {facet}" if facet else "") + held
     name = f"heatmap_{x}_{y}" + (f"_by_{facet}" if facet else "")
+    filled = table[table["n"] > 0]
     caption = (
-        f"Mean {label} of the finished runs in each cell over seeds; with two or more seeds, ± the half-width "
-        f"of its 95% confidence interval (Student t).{_agg_words(agg, others)}"
+        f"Each cell: the mean {label} of the finished runs of one configuration over its seeds, and n. "
+        f"{stats.caption_words(filled, plan.metric)} A cell reads 'mean ± half-width' (n ≥ 3) or 'mean' and "
+        "the two values' range (n = 2). Outlined cells: their interval (or value) overlaps the best cell's, so "
+        "the data cannot tell them from the best, whatever their colour. Hatched cells have no finished run and "
+        f"say why.{_agg_words(agg, others, 'cell')}"
     )
-    notes = [f"Blank cells (no finished run): {'; '.join(blanks)}."] if blanks else []
+    notes = [f"Blank cells: {'; '.join(blanks)}."] if blanks else []
     return Figure(name, title, caption, table, lambda: plots.heatmap(table, x, y, facet, title), notes)
 
 
@@ -236,8 +288,6 @@ def _grid_levels(data: SweepFrames) -> dict:
 
 
 def _curves_figure(data: SweepFrames, plan: Plan, param: str, options: ReportOptions) -> Figure:
-    from cifarsweep.analysis import plots
-
     per_epoch = set(data.metrics["metric"].astype(str).unique()) if not data.metrics.empty else set()
     metrics = [m for m in dict.fromkeys(CURVE_METRICS + (plan.metric,)) if m in per_epoch]
     table = frames.curve_table(
@@ -255,11 +305,12 @@ def _curves_figure(data: SweepFrames, plan: Plan, param: str, options: ReportOpt
     )
     axis = "wall-clock time" if options.x == "time" else "epoch"
     names = [frames.metric_label(m).split(" (")[0] for m in metrics]
-    title = f"{data.sweep.name}: {' and '.join(names)} per {axis}, by {param}"
     others = [p for p in plan.swept if p != param]
+    held = _held_words(options.agg, others)
+    title = f"{data.sweep.name}: {' and '.join(names)} per {axis}, by {param}{held}"
     caption = (
-        f"Finished runs only. Lines: the mean per value of {param}; bands: 95% confidence interval of that mean "
-        f"over its runs at each epoch.{_agg_words(options.agg, others, curves=True)}"
+        f"Finished runs only. Lines: the mean per value of {param} (n in the legend). "
+        f"{stats.caption_words(table, plan.metric)}{_agg_words(options.agg, others, 'value')}"
     )
     if lr_table is not None:
         caption += (
@@ -274,8 +325,6 @@ def _curves_figure(data: SweepFrames, plan: Plan, param: str, options: ReportOpt
 
 
 def _ablation_figure(data: SweepFrames, plan: Plan) -> Figure:
-    from cifarsweep.analysis import plots
-
     metric = plan.metric if plan.metric != "gen_gap" else "val_acc"
     table = frames.ablation_table(data.trials, metric)
     reference = table.loc[table["reference"], "variant"]
@@ -284,15 +333,13 @@ def _ablation_figure(data: SweepFrames, plan: Plan) -> Figure:
     title = f"{data.sweep.name}: {label} and generalisation gap per variant, against the full recipe ({ref})"
     caption = (
         f"Final {frames.metric_label(metric)} and the generalisation gap (clean training accuracy minus "
-        f"validation accuracy, percentage points) per variant; error bars: 95% confidence interval over seeds; "
-        f"dashed: the {ref} recipe. delta in the CSV is the difference to it."
+        f"validation accuracy, percentage points) per variant over its seeds (n on each bar). Error bars: "
+        f"{stats.caption_words(table, metric)} Dashed: the {ref} recipe; delta in the CSV is the difference to it."
     )
     return Figure("ablation", title, caption, table, lambda: plots.ablation(table, title))
 
 
 def _best_run_report(data: SweepFrames, plan: Plan, out: Path) -> Path | None:
-    from cifarsweep.analysis.run_report import write_run_report
-
     done = frames.finished(data.trials, plan.metric)
     if done.empty:
         return None

@@ -4,28 +4,39 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from cifarsweep.analysis.style import new_figure
 
 
 def learning_curves(history: pd.DataFrame, title: str = ""):
-    """Loss and accuracy per epoch, training against validation.
+    """Training loss, validation loss and accuracy per epoch, each on its own labelled axes.
 
     ``history`` has one row per epoch with columns epoch, train_loss, val_loss,
-    train_acc, val_acc (fractions), as in ``history.csv``.
+    train_acc, val_acc (fractions), as in ``history.csv``. The training loss is
+    the optimised objective (augmented batches, with any label smoothing or
+    MixUp/CutMix), not comparable with the plain validation cross-entropy, so
+    the two never share an axis.
     """
-    figure, axes = new_figure(ncols=2, width=5.5, height=4.0)
-    loss_ax, acc_ax = axes[0]
-    loss_ax.plot(history["epoch"], history["train_loss"], marker="o", label="train")
-    loss_ax.plot(history["epoch"], history["val_loss"], marker="o", label="validation")
-    loss_ax.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
-    acc_ax.plot(history["epoch"], 100 * history["train_acc"], marker="o", label="train (augmented)")
-    acc_ax.plot(history["epoch"], 100 * history["val_acc"], marker="o", label="validation top-1")
+    figure, axes = new_figure(ncols=3, width=4.5, height=4.0)
+    train_ax, val_ax, acc_ax = axes[0]
+    epochs = history["epoch"]
+    train_ax.plot(epochs, history["train_loss"], marker="o", color="C0")
+    train_ax.set(
+        ylabel="training objective\n(augmented; incl. label smoothing / mixing)",
+        title="training loss (as optimised)",
+    )
+    val_ax.plot(epochs, history["val_loss"], marker="o", color="C1")
+    val_ax.set(ylabel="cross-entropy", title="validation loss")
+    acc_ax.plot(epochs, 100 * history["train_acc"], marker="o", label="train (augmented)")
+    acc_ax.plot(epochs, 100 * history["val_acc"], marker="o", label="validation top-1")
     if "val_top5" in history:
-        acc_ax.plot(history["epoch"], 100 * history["val_top5"], linestyle="--", label="validation top-5")
-    acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
-    for ax in (loss_ax, acc_ax):
-        ax.legend()
+        acc_ax.plot(epochs, 100 * history["val_top5"], linestyle="--", label="validation top-5")
+    acc_ax.set(ylabel="accuracy (%)", title="accuracy")
+    acc_ax.legend()
+    for ax in (train_ax, val_ax, acc_ax):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     if title:
         figure.suptitle(title)
     return figure

@@ -15,10 +15,12 @@ import numpy as np
 import pandas as pd
 
 from cifarsweep.analysis import html
-from cifarsweep.analysis.report import DPI, REPORTS_DIR, slug
+from cifarsweep.analysis.figure import DPI, REPORTS_DIR, slug
+from cifarsweep.analysis.run_figures import confusion_matrix_figure, learning_curves, most_confused
+from cifarsweep.analysis.style import close
 from cifarsweep.tracking.query import RunFrames, load_run
 from cifarsweep.tracking.store import local_artifact_dir
-from cifarsweep.train.results import EPOCH_METRICS
+from cifarsweep.trainer.results import EPOCH_METRICS
 
 ARTIFACTS = ("confusion_matrix.csv", "classification_report.txt", "classification_report.json")
 
@@ -59,9 +61,6 @@ def _fetch_artifacts(run: RunFrames, folder: Path, tracking_uri: str | None) -> 
 
 def write_run_report(run_id: str, out: Path | None = None, tracking_uri: str | None = None) -> Path:
     """Write ``out`` (default ``reports/<experiment>/<run name>/``) for one run; returns the folder."""
-    from cifarsweep.analysis.run_figures import confusion_matrix_figure, learning_curves, most_confused
-    from cifarsweep.analysis.style import close
-
     run = load_run(run_id, tracking_uri)
     name = str(run.run.get("run_name") or run_id)
     out = Path(out) if out else REPORTS_DIR / slug(run.experiment or "runs") / slug(name)

@@ -40,8 +40,8 @@ def _onecycle(cfg, total: int, warm: int) -> np.ndarray | None:
     return out
 
 
-def _main(cfg, steps_per_epoch: int, length: int) -> np.ndarray | None:
-    """The schedule after warm-up, at its own steps 0 .. length-1."""
+def _main(cfg, steps_per_epoch: int, length: int, warm: int) -> np.ndarray | None:
+    """The schedule after ``warm`` warm-up steps, at its own steps 0 .. length-1."""
     t = np.arange(length, dtype=float)
     floor = cfg.lr * cfg.min_lr_ratio
     if cfg.scheduler == "cosine":
@@ -55,7 +55,8 @@ def _main(cfg, steps_per_epoch: int, length: int) -> np.ndarray | None:
             position, period = t - first * (mult**cycle - 1) / (mult - 1), first * mult**cycle
         return floor + (cfg.lr - floor) * (1 + np.cos(math.pi * position / period)) / 2
     if cfg.scheduler == "step":
-        return cfg.lr * cfg.step_gamma ** np.floor(t / (cfg.step_epochs * steps_per_epoch))
+        # Drops at whole-epoch multiples counted from the start of training (a drop inside the warm-up lands at its end).
+        return cfg.lr * cfg.step_gamma ** np.floor((t + warm) / (cfg.step_epochs * steps_per_epoch))
     if cfg.scheduler == "constant":
         return np.full(length, cfg.lr)
     return None
@@ -67,7 +68,7 @@ def closed_form(cfg, steps_per_epoch: int) -> np.ndarray | None:
     warm = min(int(round(cfg.warmup_epochs * steps_per_epoch)), total - 1)
     if cfg.scheduler == "onecycle":
         return _onecycle(cfg, total, warm)
-    main = _main(cfg, steps_per_epoch, total - warm)
+    main = _main(cfg, steps_per_epoch, total - warm, warm)
     if main is None or warm == 0:
         return main
     start = 1.0 / (warm + 1)

@@ -1,93 +1,142 @@
-"""Figures of an Optuna search (random, tpe, cmaes, qmc): best so far, parallel coordinates, importances."""
+"""Figures of an Optuna search (random, tpe, cmaes, qmc), from DataFrames only.
+
+Best so far and intermediate values over every trial (pruned ones where they
+stopped), a slice plot per parameter, contour plots per pair of numeric
+parameters, parallel coordinates and the parameter importances. The importances
+are computed by the caller (Optuna's evaluator lives with the stores) and
+arrive here as a frame.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+import functools
+import itertools
 
-from cifarsweep.analysis import frames
-from cifarsweep.analysis.report import Figure, Plan
+import pandas as pd
+
+from cifarsweep.analysis import frames, plots, search_frames, search_plots
+from cifarsweep.analysis.figure import Figure, Plan
 from cifarsweep.tracking.query import SweepFrames
 
+MIN_IMPORTANCE_TRIALS = 10
+MAX_CONTOUR_PARAMS = 4  # 6 pairs at most
 
-def _log_params(data: SweepFrames, params: list[str]) -> list[str]:
-    """Params searched on a log scale (the spec says ``log: true``), else positive ones spanning 100x."""
+
+def search_figures(data: SweepFrames, plan: Plan, importances: tuple[pd.DataFrame, str] | None) -> list[Figure]:
+    """Every search figure that fits the sweep (see the module docstring)."""
     space = (data.sweep.spec.get("sweep") or {}).get("params") or {}
-    chosen = []
-    for name in params:
-        declared = space.get(name)
-        if isinstance(declared, dict) and "log" in declared:
-            if declared["log"]:
-                chosen.append(name)
-            continue
-        values = frames.finished(data.trials)[frames.P + name]
-        numbers = values.map(
-            lambda v: float(v) if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else np.nan
-        )
-        if numbers.notna().all() and (numbers > 0).all() and numbers.max() / numbers.min() >= 100:
-            chosen.append(name)
-    return chosen
+    logs = search_frames.log_params(data.trials, plan.swept, space)
+    figures = [_best_so_far(data, plan), _intermediate(data, plan), _slices(data, plan, logs)]
+    figures += _contours(data, plan, logs)
+    figures.append(_parallel(data, plan, logs))
+    if importances is not None and not importances[0].empty:
+        figures.append(_importances(data, plan, *importances))
+    return [f for f in figures if f is not None]
 
 
-def search_figures(data: SweepFrames, plan: Plan, storage: str | None) -> list[Figure]:
-    from cifarsweep.analysis import plots
+def _states(trials: pd.DataFrame) -> str:
+    counts = trials["state"].value_counts()
+    return ", ".join(f"{n} {str(s).lower()}" for s, n in counts.items())
 
-    name, metric, direction = data.sweep.name, plan.metric, plan.direction
-    label = frames.metric_label(metric)
-    figures = []
-    history = frames.best_so_far(data.trials, metric, direction)
-    title = f"{name}: {label}, best so far ({data.sweep.sampler})"
-    figures.append(
-        Figure(
-            "best_so_far",
-            title,
-            f"Each finished trial's {label} in trial order, and the best up to it.",
-            history,
-            lambda: plots.best_so_far(history, metric, title),
-        )
+
+def _best_so_far(data: SweepFrames, plan: Plan) -> Figure:
+    label = frames.metric_label(plan.metric)
+    table = search_frames.best_so_far(data.trials, data.metrics, plan.metric, plan.direction)
+    title = f"{data.sweep.name}: {label}, best so far ({data.sweep.sampler}, every trial)"
+    caption = (
+        f"Every trial in trial order ({_states(data.trials)}): completed trials at their final {label}, pruned "
+        "and failed ones at the last value they reported (an earlier epoch, so not comparable); the line is the "
+        "best completed value up to each trial. One run per point: no intervals."
     )
-    log_params = _log_params(data, plan.swept)
-    parallel = frames.parallel_table(data.trials, plan.swept, metric, log_params)
-    ptitle = f"{name}: parallel coordinates of the finished trials ({label})"
-    scale = f" ({', '.join(log_params)} on a log scale)" if log_params else ""
-    figures.append(
-        Figure(
-            "parallel_coordinates",
-            ptitle,
-            f"One line per finished trial through its parameter values{scale} to its {label}; colour: {label}, "
-            "brighter is better. position in the CSV is where the line crosses each axis (0 = bottom, 1 = top).",
-            parallel,
-            lambda: plots.parallel_coordinates(parallel, metric, direction, ptitle),
-        )
+    return Figure("best_so_far", title, caption, table, lambda: search_plots.best_so_far(table, plan.metric, title))
+
+
+def _intermediate(data: SweepFrames, plan: Plan) -> Figure | None:
+    table = search_frames.intermediate_table(data.trials, data.metrics, plan.metric)
+    if table.empty:
+        return None
+    label = frames.metric_label(plan.metric)
+    title = f"{data.sweep.name}: {label} per epoch, every trial"
+    caption = (
+        f"The {label} each trial reported per epoch (what the pruner saw), one line per trial; red lines are "
+        "pruned trials, a cross marks the epoch where a pruned or failed trial stopped."
     )
-    table, source = _importances(data, plan, storage)
-    if not table.empty:
-        ititle = f"{name}: parameter importances for {label}"
+    return Figure(
+        "intermediate_values",
+        title,
+        caption,
+        table,
+        lambda: search_plots.intermediate_values(table, plan.metric, title),
+    )
+
+
+def _slices(data: SweepFrames, plan: Plan, logs: list[str]) -> Figure:
+    label = frames.metric_label(plan.metric)
+    table = search_frames.slice_table(data.trials, plan.swept, plan.metric, logs)
+    title = f"{data.sweep.name}: {label} against each parameter"
+    scale = f" ({', '.join(logs)} on a log axis)" if logs else ""
+    caption = (
+        f"One dot per completed trial (n = {table['trial'].nunique()}): its {label} against the value it tried"
+        f"{scale}; colour: trial number, darker is later."
+    )
+    return Figure("slices", title, caption, table, lambda: search_plots.slices(table, plan.metric, title))
+
+
+def _contours(data: SweepFrames, plan: Plan, logs: list[str]) -> list[Figure]:
+    numeric = search_frames.numeric_params(frames.finished(data.trials), plan.swept)[:MAX_CONTOUR_PARAMS]
+    label = frames.metric_label(plan.metric)
+    figures: list[Figure] = []
+    for x, y in itertools.combinations(numeric, 2):
+        table = search_frames.contour_table(data.trials, x, y, plan.metric)
+        title = f"{data.sweep.name}: {label} over {x} and {y}"
+        caption = (
+            f"Contours interpolate (linearly, between the n = {len(table)} completed trials, the dots) the {label} "
+            f"over {x} and {y}; other parameters vary from dot to dot. Axes are the real values"
+            + (f", {', '.join(p for p in (x, y) if p in logs)} on a log scale." if set(logs) & {x, y} else ".")
+        )
         figures.append(
             Figure(
-                "importances",
-                ititle,
-                f"Optuna's {table['evaluator'].iloc[0]} over the finished trials ({source}); importances sum to 1.",
+                f"contour_{x}_{y}",
+                title,
+                caption,
                 table,
-                lambda: plots.importances(table, ititle),
+                functools.partial(search_plots.contour, table, x, y, plan.metric, logs, plan.direction, title),
             )
         )
     return figures
 
 
-def _importances(data: SweepFrames, plan: Plan, storage: str | None):
-    from cifarsweep.analysis.importance import importance_table, load_study, study_from_trials
-    from cifarsweep.stores.optuna_storage import resolve_storage_url
+def _parallel(data: SweepFrames, plan: Plan, logs: list[str]) -> Figure:
+    label = frames.metric_label(plan.metric)
+    table = search_frames.parallel_table(data.trials, plan.swept, plan.metric, logs)
+    title = f"{data.sweep.name}: parallel coordinates of the completed trials ({label})"
+    scale = f" ({', '.join(logs)} on a log scale)" if logs else ""
+    caption = (
+        f"One line per completed trial (n = {table['trial'].nunique()}) through its parameter values{scale} to its "
+        f"{label}; colour: {label}, brighter is better. position in the CSV is where the line crosses each axis "
+        "(0 = bottom, 1 = top)."
+    )
+    return Figure(
+        "parallel_coordinates",
+        title,
+        caption,
+        table,
+        lambda: plots.parallel_coordinates(table, plan.metric, plan.direction, title),
+    )
 
-    study, source = None, "the stored Optuna study"
-    if plan.metric == data.sweep.objective:
-        study = load_study(data.sweep.name, resolve_storage_url(storage))
-    if study is None or not importance_table_ready(study):
-        study = study_from_trials(data.trials, plan.swept, plan.metric, plan.direction, data.sweep.spec)
-        source = "a study rebuilt from the MLflow runs"
-    return importance_table(study, plan.swept), source
 
-
-def importance_table_ready(study) -> bool:
-    import optuna
-
-    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))) >= 2
+def _importances(data: SweepFrames, plan: Plan, table: pd.DataFrame, source: str) -> Figure:
+    label = frames.metric_label(plan.metric)
+    title = f"{data.sweep.name}: parameter importances for {label}"
+    completed = len(frames.finished(data.trials, plan.metric))
+    caption = (
+        f"Optuna's {table['evaluator'].iloc[0]} over the n = {completed} completed trials ({source}); "
+        "importances sum to 1."
+    )
+    notes = []
+    if completed < MIN_IMPORTANCE_TRIALS:
+        notes.append(
+            f"Warning: importances from only {completed} completed trials (fewer than {MIN_IMPORTANCE_TRIALS}) "
+            "are noise more than signal."
+        )
+    return Figure("importances", title, caption, table, lambda: plots.importances(table, title), notes)

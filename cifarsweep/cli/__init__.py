@@ -4,6 +4,7 @@ Commands live in one module per group and register themselves on the shared app.
 """
 
 from cifarsweep.cli import (
+    dashboard,  # noqa: F401  (registers the command)
     probes,  # noqa: F401  (landscape, filters, conv-geometry)
     report,  # noqa: F401  (registers the command)
     sweep,  # noqa: F401

@@ -7,10 +7,14 @@ from typing import Annotated
 
 import typer
 
-from cifarsweep.cli.common import TrackingOption, app, handle_errors
+from cifarsweep.cli.common import TrackingOption, app, check_out_folder, handle_errors
 
 RunIdArgument = Annotated[str, typer.Argument(help="MLflow run id of a finished training.", show_default=False)]
-SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the random choices (directions, sample images).")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the random directions.")]
+FiltersSeedOption = Annotated[int, typer.Option("--seed", help="Seed of the choice of sample validation images.")]
+GeometrySeedOption = Annotated[
+    int, typer.Option("--seed", help="With a run: seed of the choice of its validation image (no run: unused).")
+]
 SubsetOption = Annotated[int, typer.Option("--subset", help="Training images (unaugmented) the loss is measured on.")]
 BatchOption = Annotated[
     int | None, typer.Option("--batch-size", help="Evaluation batch (default: the run's eval_batch_size).")
@@ -61,6 +65,7 @@ def landscape(
     Values are saved after every point: rerun to continue an interrupted grid.
     """
     from cifarsweep.console import console
+    from cifarsweep.formatting import number
     from cifarsweep.probes.landscape import LandscapeOptions, parse_dims, run_landscape
     from cifarsweep.probes.progress import PointsBar
     from cifarsweep.probes.runs import open_run
@@ -75,7 +80,7 @@ def landscape(
     except KeyboardInterrupt:
         console.print("stopped: the points computed so far are saved; run the same command to continue")
         raise
-    losses = {key: "n/a" if value is None else f"{value:.4f}" for key, value in result.loss_at.items()}
+    losses = {key: number(value) for key, value in result.loss_at.items()}
     console.print(f"landscape of {run.label}: {result.subset} training images, {result.device}, amp {result.precision}")
     console.print(f"loss at the initial weights {losses['init']}, at the trained weights {losses['final']}")
     console.print(f"{result.computed} points computed, {result.done_before} continued from an earlier call")
@@ -92,7 +97,7 @@ def filters(
     images: Annotated[int, typer.Option("--images", help="Sample validation images.")] = 4,
     layer: LayerOption = None,
     channels: Annotated[int, typer.Option("--channels", help="Feature-map channels drawn per layer.")] = 8,
-    seed: SeedOption = 0,
+    seed: FiltersSeedOption = 0,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Conv filters of a trained run and what they do to sample images.
@@ -107,6 +112,7 @@ def filters(
 
     chosen_layers = tuple(layer or DEFAULT_LAYERS)
     options = FilterOptions(checkpoint, tuple(filter_ or ()), count, images, chosen_layers, channels, seed)
+    options.validate()  # before the run's checkpoints and data are loaded
     run = open_run(run_id, tracking_uri)
     result = run_filters(run, options)
     probe = result.probe
@@ -129,7 +135,7 @@ def conv_geometry(
     size: SizeOption = None,
     image: Annotated[Path | None, typer.Option("--image", help="An image file instead of the test pattern.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for the table, maps and figure.")] = DEFAULT_GEOMETRY_OUT,
-    seed: SeedOption = 0,
+    seed: GeometrySeedOption = 0,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Stride and padding effects on a mini-network's feature maps.
@@ -145,6 +151,7 @@ def conv_geometry(
     from cifarsweep.probes.geometry_run import run_conv_geometry
     from cifarsweep.probes.runs import open_run
 
+    check_out_folder(out)
     run = open_run(run_id, tracking_uri) if run_id else None
     result = run_conv_geometry(out, kernel, size, image, run, seed)
     table = Table("stride", "padding", "kernel", "input", "output", "formula", "matches")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cifarsweep.cli.common import TrackingOption, app, handle_errors
+from cifarsweep.cli.common import TrackingOption, app, check_out_folder, handle_errors
 
 
 class Agg(str, Enum):
@@ -28,13 +28,17 @@ def report(
     heatmap: Annotated[
         tuple[str, str] | None,
         typer.Option(
-            "--heatmap", metavar="X Y", help="Heatmap of the metric over two parameters (seeds averaged, 95% CI)."
+            "--heatmap", metavar="X Y", help="Heatmap of the metric over two parameters (mean over seeds, n, interval)."
         ),
     ] = None,
     facet: Annotated[str | None, typer.Option("--facet", help="One heatmap per value of this parameter.")] = None,
     agg: Annotated[
-        Agg, typer.Option("--agg", help="How other swept parameters are folded: mean of the cells or the best cell.")
-    ] = Agg.mean,
+        Agg,
+        typer.Option(
+            "--agg",
+            help="Other swept parameters: held at the best configuration (max) or averaged, with no band (mean).",
+        ),
+    ] = Agg.max,
     curves: Annotated[
         list[str] | None,
         typer.Option("--curves", metavar="PARAM", help="Validation curves, one line per value of PARAM (repeatable)."),
@@ -60,10 +64,13 @@ def report(
 ) -> None:
     """Draw a sweep's figures from the stored runs and write them with their numbers and an index.html.
 
-    With no plot option (--heatmap, --curves, --ablation) every figure that fits the sweep is written.
+    With no plot option (--heatmap, --curves, --ablation) every figure that fits the sweep is written, with
+    index.html; a plot option writes its figures and a page of its own, listed in index.html.
     """
-    from cifarsweep.analysis.report import ReportOptions, write_report
+    from cifarsweep.analysis.report import ReportOptions
+    from cifarsweep.reporting import write_report_page
 
+    check_out_folder(out)
     options = ReportOptions(
         sweep=sweep,
         heatmap=heatmap,
@@ -78,5 +85,4 @@ def report(
         storage=storage,
         run=run,
     )
-    folder = write_report(options)
-    typer.echo(str(folder / "index.html"))
+    typer.echo(str(write_report_page(options)))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -43,13 +41,15 @@ def run(
     ] = False,
 ) -> None:
     """Create the sweep, or resume it if it exists, and run trials until every cell (or n_trials) is done."""
-    from cifarsweep.console import console
+    from cifarsweep.console import console, err_console
     from cifarsweep.spec import load_spec
     from cifarsweep.sweep.run import resolve_locations, run_sweep
 
     spec = load_spec(spec_path, set_ or [])
+    for warning in spec.warnings():
+        err_console.print(f"warning: {warning}")
     if dry_run:
-        _print_plan(spec)
+        _print_plan(spec, storage)
         return
     if trials_per_gpu is not None:
         from cifarsweep.sweep.launcher import visible_gpus
@@ -67,15 +67,20 @@ def run(
     _print_result(summary.sweep, summary.complete)
 
 
-def _print_plan(spec) -> None:
+def _print_plan(spec, storage: str | None = None) -> None:
     from rich.table import Table
 
     from cifarsweep.console import console
-    from cifarsweep.sweep.run import plan_rows
+    from cifarsweep.stores.optuna_storage import resolve_storage_url
+    from cifarsweep.sweep.run import cell_states, plan_rows
 
-    rows = plan_rows(spec)
+    rows = plan_rows(spec, cell_states(spec, resolve_storage_url(storage)))
     if spec.is_grid:
-        table = Table("#", "cell", "trial", title=f"sweep {spec.name}: {len(rows)} trials (grid x seeds)")
+        counts = {state: sum(1 for row in rows if row[-1] == state) for state in ("done", "pending", "new")}
+        shown = ", ".join(f"{count} {state}" for state, count in counts.items())
+        table = Table(
+            "#", "cell", "trial", "state", title=f"sweep {spec.name}: {len(rows)} trials (grid x seeds): {shown}"
+        )
     else:
         table = Table(
             "parameter",
@@ -92,17 +97,14 @@ def _print_plan(spec) -> None:
 def _print_result(sweep, complete: bool) -> None:
     from cifarsweep.console import console
     from cifarsweep.stores.urls import mask_password
+    from cifarsweep.sweep.display import best_line
     from cifarsweep.sweep.study import best_trial
 
     best = best_trial(sweep)
     state = "complete" if complete else "not complete (run it again to resume)"
     console.print(f"sweep {sweep.name}: {state}")
     if best is not None:
-        console.print(
-            f"best {sweep.spec.objective.metric} {best.value:.4f}: trial {best.number} "
-            f"{best.user_attrs.get('params', best.params)} seed {best.user_attrs.get('seed')} "
-            f"(run {best.user_attrs.get('mlflow_run_id', '?')})"
-        )
+        console.print(best_line(sweep.spec.objective.metric, best.number, best.value, best.user_attrs))
     console.print(f"study: {mask_password(sweep.storage_url)}  runs: {mask_password(sweep.tracking_uri)}")
 
 
@@ -115,7 +117,9 @@ def worker(
     set_: SetOption = None,
     worker_index: Annotated[int, typer.Option("--worker-index", hidden=True)] = -1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
-    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for the sweep to be created by `run`.")] = 0.0,
+    wait: Annotated[
+        float, typer.Option("--wait", help="Seconds to wait for `run` to create the sweep and queue its trials.")
+    ] = 0.0,
 ) -> None:
     """Join an existing sweep from another process or machine and pull trials until none remain."""
     from cifarsweep.console import console
@@ -147,14 +151,14 @@ def status(
     sweep_name: SweepArgument = None, storage: StorageOption = None, tracking_uri: TrackingOption = None
 ) -> None:
     """A table of the sweep's trials: state, params, objective, epochs done, MLflow run id."""
-    from cifarsweep.cli.tables import trials_table
+    from cifarsweep.cli.tables import status_table
     from cifarsweep.console import console
     from cifarsweep.sweep.study import trial_summary
 
     sweep, changes = _open_and_repair(sweep_name, storage, tracking_uri)
     for line in changes:
         console.print(f"repaired: {line}")
-    console.print(trials_table(sweep, trial_summary(sweep)))
+    console.print(status_table(sweep, trial_summary(sweep)))
 
 
 @app.command("reconcile")
@@ -176,34 +180,27 @@ def reconcile_command(
 @app.command()
 @handle_errors
 def ui(
-    port: Annotated[int, typer.Option("--port", "-p", help="Port of the MLflow UI.")] = 5000,
+    port: Annotated[int, typer.Option("--port", "-p", help="Port of the MLflow UI (1-65535).")] = 5000,
     host: Annotated[
         str, typer.Option("--host", help="Address to bind (only loopback unless you say otherwise).")
     ] = "127.0.0.1",
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=1, help="Server worker processes (fewer start faster).")
+    ] = 2,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Open the MLflow UI on 127.0.0.1 against the project's store."""
+    from cifarsweep.cli.serve import check_address, serve_child
     from cifarsweep.errors import UserError
     from cifarsweep.tracking.store import DEFAULT_DIR, resolve_tracking_uri, store_exists
+    from cifarsweep.tracking.ui import ui_command
 
+    check_address(host, port)
     uri = resolve_tracking_uri(tracking_uri)
     if uri.startswith(("http://", "https://")):
         raise UserError(f"--tracking-uri {uri} is already a server: open it in a browser")
     if not store_exists(uri):
         raise UserError(f"no MLflow store at {uri}: run a training or a sweep first")
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "ui",
-        "--backend-store-uri",
-        uri,
-        "--default-artifact-root",
-        str((DEFAULT_DIR / "artifacts").resolve()),
-        "--host",
-        host,
-        "--port",
-        str(port),
-    ]
-    typer.echo(f"MLflow UI on http://{host}:{port} (Ctrl-C stops it)")
-    raise typer.Exit(subprocess.call(command))
+    command = ui_command(uri, DEFAULT_DIR / "artifacts", host, port, workers)
+    typer.echo(f"MLflow UI on http://{host}:{port} (starting; Ctrl-C stops it)")
+    raise typer.Exit(serve_child(command))

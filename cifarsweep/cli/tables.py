@@ -2,44 +2,65 @@
 
 from __future__ import annotations
 
+from rich import box
+from rich.console import Group, OverflowMethod, RenderableType
 from rich.table import Table
+from rich.text import Text
 
-from cifarsweep.space import format_value
+from cifarsweep.formatting import metric_value
+from cifarsweep.space import spec_value_text
 
 _STATE_STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan", "WAITING": "dim"}
 
 
-def trials_table(sweep, rows: list[dict]) -> Table:
-    """One row per trial: number, state, swept values, seed, objective, epochs, run id, note."""
+RUN_ID_WIDTH = 32  # MLflow run ids are 32 hex digits; `landscape RUN_ID` needs every one
+
+
+def objective_cell(metric: str, row: dict) -> str:
+    """The trial's value; for a pruned trial the last value the pruner saw, and its epoch."""
+    if row["value"] is not None:
+        return metric_value(metric, row["value"])
+    if row.get("last_value") is not None and row["state"] == "PRUNED":
+        return f"{metric_value(metric, row['last_value'])} (epoch {row['last_epoch']})"
+    return ""
+
+
+def status_table(sweep, rows: list[dict]) -> RenderableType:
+    """One row per trial: number, state, swept values, seed, objective, epochs, run id; then the notes.
+
+    Run ids are never cut (they are what `landscape RUN_ID` takes): on a narrow
+    terminal the other columns wrap instead. Notes (why a trial was pruned,
+    failed or retried) are lines under the table, so a long one squeezes nothing.
+    """
     metric = sweep.spec.objective.metric
     names = sweep.spec.swept_params
     table = Table(
-        title=f"sweep {sweep.name} ({sweep.spec.sweep.kind}, {sweep.spec.objective.resolved_direction} {metric})"
+        title=f"sweep {sweep.name} ({sweep.spec.sweep.kind}, {sweep.spec.objective.resolved_direction} {metric})",
+        box=box.SIMPLE_HEAD,  # no vertical rules and no padding: more room for the values at 80 columns
+        padding=0,
+        pad_edge=False,
     )
-    table.add_column("#", justify="right")
-    table.add_column("state")
+    wrap: OverflowMethod = "fold"  # wrap rather than cut with an ellipsis
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("state", no_wrap=True, min_width=len("COMPLETE"))
     if sweep.spec.sweep.variants:
-        table.add_column("variant")
+        table.add_column("variant", overflow=wrap)
     for name in names:
-        table.add_column(name)
-    table.add_column("seed", justify="right")
-    table.add_column(metric, justify="right")
-    table.add_column("epochs", justify="right")
-    table.add_column("MLflow run")
-    table.add_column("note")
+        table.add_column(name, overflow=wrap)
+    table.add_column("seed", justify="right", overflow=wrap)
+    table.add_column(metric, justify="right", overflow=wrap)
+    table.add_column("epochs", justify="right", overflow=wrap)
+    table.add_column("MLflow run", no_wrap=True, min_width=RUN_ID_WIDTH)
+    notes = []
     for row in rows:
         params = row["params"] or {}
         style = _STATE_STYLE.get(row["state"], "")
         cells = [str(row["trial"]), f"[{style}]{row['state']}[/{style}]" if style else row["state"]]
         if sweep.spec.sweep.variants:
             cells.append(row["variant"] or "")
-        cells += [format_value(params[name]) if name in params else "" for name in names]
-        cells += [
-            "" if row["seed"] is None else str(row["seed"]),
-            "" if row["value"] is None else f"{row['value']:.4f}",
-            str(row["epochs"]),
-            row["run_id"],
-            row["note"],
-        ]
-        table.add_row(*cells)
-    return table
+        cells += [spec_value_text(params[name]) if name in params else "" for name in names]
+        cells += ["" if row["seed"] is None else str(row["seed"]), objective_cell(metric, row), str(row["epochs"])]
+        table.add_row(*cells, row["run_id"])
+        if row["note"]:
+            notes.append(Text(f"#{row['trial']}: {row['note']}", overflow="fold"))
+    return Group(table, *notes) if notes else table

@@ -21,7 +21,8 @@ def train(
 ) -> None:
     """Train one model and record it as an MLflow run (the same trainer that sweep trials use)."""
     from cifarsweep.config import load_train_config
-    from cifarsweep.console import TrainProgressBar, console, percent
+    from cifarsweep.console import TrainProgressBar, console
+    from cifarsweep.formatting import number, percent
     from cifarsweep.stores.urls import mask_password
     from cifarsweep.tracked import train_tracked
 
@@ -30,7 +31,7 @@ def train(
     result = tracked.result
     console.print(
         f"best val acc {percent(result.best_val_acc)} (epoch {result.best_epoch}), "
-        f"final val acc {percent(result.val_acc)}, macro F1 {result.val_f1_macro:.4f}, "
+        f"final val acc {percent(result.val_acc)}, macro F1 {number(result.val_f1_macro)}, "
         f"gen gap {100 * result.gen_gap:.2f} points"
     )
     console.print(f"{result.epochs_trained} epochs in {result.seconds:.1f}s on {result.device}, amp {result.precision}")

@@ -12,6 +12,7 @@ import pickle
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +36,7 @@ class CifarLayout:
     names_key: str
 
 
-def _layout(name: str, dataset_class: type) -> CifarLayout:
+def _layout(name: str, dataset_class: type[Any]) -> CifarLayout:
     is_100 = name == "cifar100"
     return CifarLayout(
         name=name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 
@@ -69,11 +70,14 @@ def balanced_subset(labels: torch.Tensor, size: int, seed: int) -> torch.Tensor:
     return picked.sort().values
 
 
-def _channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def _channel_stats(images: torch.Tensor) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
     floats = images.float().div_(255)
     mean = floats.mean(dim=(0, 2, 3))
     std = floats.std(dim=(0, 2, 3)).clamp_min(1e-3)
-    return tuple(mean.tolist()), tuple(std.tolist())
+    # Every loader decodes to 3-channel images, so each statistic has three entries.
+    return cast("tuple[float, float, float]", tuple(mean.tolist())), cast(
+        "tuple[float, float, float]", tuple(std.tolist())
+    )
 
 
 def check_available(cfg: TrainConfig) -> None:

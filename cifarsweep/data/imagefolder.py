@@ -24,8 +24,8 @@ def _class_dirs(split_dir: Path) -> list[Path]:
 
 def _decode(path: Path, size: int) -> np.ndarray:
     try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
             if image.size != (size, size):
                 image = image.resize((size, size), Image.Resampling.BILINEAR)
             return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)

@@ -9,11 +9,12 @@ no host-to-device copies, and one device sync per chunk to read the group sizes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
 
+from cifarsweep.config import steps_per_epoch
 from cifarsweep.data.augment import (
     JitterStrength,
     crop_at,
@@ -80,6 +81,7 @@ def augment(
     offsets = crop_offsets(count, settings.crop_padding, device, generator) if crop else None
     flips = flip_draws(count, device, generator) if settings.hflip else None
     active = settings.jitter.active_ops() if settings.color_jitter else []
+    groups: Iterable[tuple[torch.Tensor, list[int]]]
     if active:
         factors, order = sample_jitter(count, settings.jitter, device, generator)
         groups = jitter_groups(order, active)
@@ -97,11 +99,6 @@ def augment(
             part = jitter_(part, factors.index_select(0, index), ops)
         out.index_copy_(0, index, normalize(part, mean, std, inplace=True))
     return out
-
-
-def steps_per_epoch(num_images: int, batch_size: int) -> int:
-    """Full batches only (a last partial batch is dropped), but never zero."""
-    return max(1, num_images // batch_size)
 
 
 def train_batches(

@@ -7,6 +7,7 @@ one network, and the pictures should not depend on the machine.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,10 @@ DEFAULT_LAYERS = ("stem", "layer1", "layer2", "layer3", "layer4")
 CHECKPOINTS = {"init": "init.pt", "best": "best.pt", "final": "final.pt"}
 
 
+# Each image, filter and channel is a panel of a figure: more than this is unreadable and, unbounded, runs for hours.
+MAX_SHOWN = 64
+
+
 @dataclass(frozen=True)
 class FilterOptions:
     """Which checkpoint, filters, images and layers to show."""
@@ -41,8 +46,8 @@ class FilterOptions:
         if self.checkpoint not in CHECKPOINTS:
             raise UserError(f"--checkpoint {self.checkpoint}: expected one of {', '.join(CHECKPOINTS)}")
         for name, value in (("--count", self.count), ("--images", self.images), ("--channels", self.channels)):
-            if value < 1:
-                raise UserError(f"{name} {value}: must be at least 1")
+            if not 1 <= value <= MAX_SHOWN:
+                raise UserError(f"{name} {value}: expected 1 to {MAX_SHOWN}")
 
 
 def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
@@ -184,7 +189,8 @@ def run_filters(run: ProbeRun, options: FilterOptions = FilterOptions()) -> Filt
     options.validate()
     name = CHECKPOINTS[options.checkpoint]
     model = run.model(run.checkpoint(name), name)
-    probe = probe_filters(model, run.data(model.head.out_features), options)
+    head = cast(torch.nn.Linear, model.head)  # the CIFAR ResNet's classifier
+    probe = probe_filters(model, run.data(head.out_features), options)
     output = run.output("filters")
     title = f"{options.checkpoint} weights: {run.label}"
     output.save_figure(filter_grid_figure(probe.weight, probe.norms, probe.chosen, title), "first_conv_filters.png")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -62,7 +63,8 @@ class ConvGeometryNet(nn.Module):
                 self.branches[f"s{stride}_p{padding}"] = conv
 
     def forward(self, images: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
-        return {(conv.stride[0], conv.padding[0]): conv(images) for conv in self.branches.values()}
+        convs = cast(list[nn.Conv2d], list(self.branches.values()))
+        return {(conv.stride[0], int(conv.padding[0])): conv(images) for conv in convs}
 
 
 def size_table(input_size: tuple[int, int], kernel: int, outputs: dict[tuple[int, int], torch.Tensor]) -> pd.DataFrame:

@@ -19,6 +19,11 @@ from cifarsweep.probes.geometry import GeometryProbe, edge_filters, probe_geomet
 GEOMETRY_ARTIFACT_DIR = "probes/conv-geometry"
 
 
+# Beyond these the probe only costs memory (9 feature maps of size^2 each) and shows nothing new.
+MAX_SIZE = 1024
+MAX_KERNEL = 63
+
+
 def sample_pattern(size: int) -> torch.Tensor:
     """A uint8 3 x size x size image with fine and coarse detail: rings, a bar and a diagonal edge.
 
@@ -47,7 +52,7 @@ def read_image(path: Path, size: int | None = None) -> torch.Tensor:
     except (UnidentifiedImageError, OSError) as exc:
         raise UserError(f"--image {path}: not a readable image ({type(exc).__name__})") from None
     if size is not None:
-        picture = picture.resize((size, size), Image.BILINEAR)
+        picture = picture.resize((size, size), Image.Resampling.BILINEAR)
     return torch.from_numpy(np.array(picture)).permute(2, 0, 1).contiguous()
 
 
@@ -77,10 +82,10 @@ def run_conv_geometry(
     from cifarsweep.probes.geometry_plots import geometry_figure
     from cifarsweep.probes.output import ProbeOutput
 
-    if kernel is not None and kernel < 1:
-        raise UserError(f"--kernel {kernel}: must be at least 1")
-    if size is not None and size < 1:
-        raise UserError(f"--size {size}: must be at least 1 pixel")
+    if kernel is not None and not 1 <= kernel <= MAX_KERNEL:
+        raise UserError(f"--kernel {kernel}: expected 1 to {MAX_KERNEL}")
+    if size is not None and not 1 <= size <= MAX_SIZE:
+        raise UserError(f"--size {size}: expected 1 to {MAX_SIZE} pixels")
     image = read_image(Path(image_path), size) if image_path is not None else None
     if run is None:
         weight = edge_filters(kernel or 3)
@@ -112,7 +117,7 @@ def run_conv_geometry(
 def _run_filters_and_image(run, kernel: int | None, image: torch.Tensor | None, seed: int):
     """The run's first-layer filters, a sample image (unless given) and its normalisation constants."""
     from cifarsweep.probes.filters import first_conv, sample_images
-    from cifarsweep.train import checkpoint as ckpt
+    from cifarsweep.trainer import checkpoint as ckpt
 
     model = run.model(run.checkpoint(ckpt.FINAL), ckpt.FINAL)
     _, conv = first_conv(model)

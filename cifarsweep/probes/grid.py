@@ -62,6 +62,10 @@ class Grid:
     def record(self, index: tuple[int, ...], loss: float, acc: float) -> None:
         self.loss[index], self.acc[index], self.done[index] = loss, acc, True
 
+    def unevaluable(self) -> np.ndarray:
+        """Mask of the computed points whose loss was not finite (they have no accuracy either)."""
+        return self.done & ~np.isfinite(self.loss)
+
     def value_at(self, coords: tuple[float, ...]) -> float | None:
         """The loss at exactly ``coords`` if that point is on the grid and computed, else None."""
         index = []
@@ -79,11 +83,16 @@ class Grid:
         return arrays
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per point: the coordinates, loss and accuracy (fraction); missing points left out."""
+        """One row per point: the coordinates, loss and accuracy (fraction); missing points left out.
+
+        ``evaluable`` is False where the loss was not finite: loss and accuracy are blank there.
+        """
         names = AXIS_NAMES[len(self.axes)]
         mesh = np.meshgrid(*self.axes, indexing="ij")
         frame = pd.DataFrame({name: values.ravel() for name, values in zip(names, mesh)})
         frame["loss"], frame["acc"] = self.loss.ravel(), self.acc.ravel()
+        frame["evaluable"] = np.isfinite(self.loss.ravel())
+        frame.loc[~frame["evaluable"], ["loss", "acc"]] = np.nan
         return frame[self.done.ravel()].reset_index(drop=True)
 
 

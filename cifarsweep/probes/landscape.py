@@ -12,14 +12,23 @@ subset of unaugmented training images, with the network in eval mode:
 
 On the random planes only the parameters move and BatchNorm's running statistics
 stay at the checkpoint's values. On the interpolation the running statistics are
-interpolated too, so that both ends are exactly the saved networks (the initial
+interpolated too, so that both ends are the saved networks (the initial
 network's statistics are those of an untrained model, not the trained one's).
+The running variances are interpolated geometrically (linearly in log space),
+so they stay positive when the line is extrapolated beyond [0, 1]; a linear
+extrapolation would make some negative and the loss NaN.
+
+A point whose loss is not finite cannot be evaluated: its accuracy is NaN (never
+the argmax of NaN logits), and the CSVs and figures mark it as not evaluable.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import cast
 
 import numpy as np
 import torch
@@ -30,9 +39,9 @@ from cifarsweep.probes.directions import Direction, difference, move_to, random_
 from cifarsweep.probes.grid import Grid, resume_or_new
 from cifarsweep.probes.progress import PointProgress
 from cifarsweep.probes.runs import ProbeRun
-from cifarsweep.train import checkpoint as ckpt
-from cifarsweep.train.device import Precision
-from cifarsweep.train.evaluate import evaluate
+from cifarsweep.trainer import checkpoint as ckpt
+from cifarsweep.trainer.device import Precision
+from cifarsweep.trainer.evaluate import evaluate
 
 INTERPOLATION_RANGE = (-0.5, 1.5)
 CENTERS = {"init": ckpt.INIT, "final": ckpt.FINAL}
@@ -67,8 +76,8 @@ class LandscapeOptions:
             raise UserError(f"--resolution {self.resolution}: a plane needs at least 2 points per axis")
         if self.line_points < 3:
             raise UserError(f"--line-points {self.line_points}: a curve needs at least 3 points")
-        if not self.span > 0:
-            raise UserError(f"--range {self.span}: must be greater than 0")
+        if not 0 < self.span < math.inf:  # inf (or nan) would fill the grids with NaN
+            raise UserError(f"--range {self.span}: expected a finite number greater than 0")
         if self.subset < 1:
             raise UserError(f"--subset {self.subset}: must be at least 1 image")
         if not self.dims or not set(self.dims) <= {1, 2}:
@@ -148,9 +157,23 @@ class SubsetLoss:
         """Put the network at a checkpoint (its parameters and its BatchNorm statistics)."""
         self.model.load_state_dict(state)
 
-    def __call__(self, center: Direction, directions: list[Direction], coords: tuple[float, ...]):
-        """(loss, accuracy) with the network at ``center + sum(coords[i] * directions[i])``."""
+    def __call__(
+        self,
+        center: Direction,
+        directions: list[Direction],
+        coords: tuple[float, ...],
+        log_scaled: frozenset[str] = frozenset(),
+    ) -> tuple[float, float]:
+        """(loss, accuracy) with the network at ``center + sum(coords[i] * directions[i])``.
+
+        Entries named in ``log_scaled`` are held as logarithms in ``center`` and
+        ``directions`` and exponentiated once moved. A non-finite loss gives a NaN
+        accuracy: that point cannot be evaluated.
+        """
         move_to(self.targets, center, directions, coords)
+        with torch.no_grad():
+            for name in log_scaled:
+                self.targets[name].exp_()
         result = evaluate(
             self.model,
             self.images,
@@ -161,6 +184,8 @@ class SubsetLoss:
             self.precision,
             self.channels_last,
         )
+        if not math.isfinite(result.loss):
+            return result.loss, math.nan
         return result.loss, result.top1
 
 
@@ -168,11 +193,12 @@ def subset_loss(
     run: ProbeRun, model: torch.nn.Module, options: LandscapeOptions, device: torch.device, precision: Precision
 ) -> SubsetLoss:
     """The run's model on ``device`` with the fixed, class-balanced subset of its training images."""
-    data = run.data(model.head.out_features)
+    head = cast(torch.nn.Linear, model.head)  # the CIFAR ResNet's classifier
+    data = run.data(head.out_features)
     keep = balanced_subset(data.train_labels, options.subset, run.cfg.data_seed)
     memory_format = torch.channels_last if run.cfg.channels_last else torch.contiguous_format
     return SubsetLoss(
-        model.to(device, memory_format=memory_format),
+        model.to(device, memory_format=memory_format),  # type: ignore[call-overload]  # torch's stub lacks this overload
         data.train_images[keep].to(device),
         data.train_labels[keep].to(device),
         data.mean,
@@ -188,10 +214,11 @@ def center_and_directions(
 ) -> tuple[Direction, list[Direction]]:
     """The point a surface is centred on and the directions its axes follow."""
     if spec.kind == "interpolation":
-        # Every floating-point entry moves, BatchNorm's running statistics included (see the module docstring).
+        # Every floating-point entry moves, BatchNorm's running statistics included (see the module
+        # docstring); the running variances move in log space, so they stay positive.
         start, end = (
             {
-                name: value.to(device, torch.float32)
+                name: _log_if(name in log_scaled_keys(spec, states), value.to(device, torch.float32))
                 for name, value in states[center].items()
                 if value.is_floating_point()
             }
@@ -202,10 +229,22 @@ def center_and_directions(
     return center, random_directions(center, 1 if spec.kind == "line" else 2, seed)
 
 
+def log_scaled_keys(spec: SurfaceSpec, states: dict[str, dict]) -> frozenset[str]:
+    """The entries a surface interpolates geometrically: BatchNorm's running variances on the interpolation."""
+    if spec.kind != "interpolation":
+        return frozenset()
+    return frozenset(name for name in states["init"] if name.endswith("running_var"))
+
+
+def _log_if(flag: bool, value: torch.Tensor) -> torch.Tensor:
+    # A variance of exactly 0 (a dead channel) would give -inf; the floor is far below BatchNorm's eps.
+    return value.clamp_min(1e-30).log() if flag else value
+
+
 def fill(
     grid: Grid,
     evaluate_at: Callable[[tuple[float, ...]], tuple[float, float]],
-    save: Callable[[Grid], None],
+    save: Callable[[Grid], object],
     progress: PointProgress,
 ) -> None:
     """Compute the grid's missing points in order, saving the grid after each one."""
@@ -265,9 +304,10 @@ def run_landscape(
                 continue
             measure.load(states[spec.center])
             center, directions = center_and_directions(spec, states, parameter_names, options.seed, device)
+            log_scaled = log_scaled_keys(spec, states)
             fill(
                 grid,
-                lambda coords, center=center, directions=directions: measure(center, directions, coords),
+                partial(measure, center, directions, log_scaled=log_scaled),
                 lambda g: output.save_arrays(f"{g.name}.npz", g.arrays()),
                 progress,
             )

@@ -41,13 +41,13 @@ def write_landscape(
         title = f"from the initial to the trained weights{suffix}"
         output.save_figure(interpolation_figure(grids["interpolation"], title), "interpolation.png")
     for center, weights in WEIGHTS_LABEL.items():
-        grid = grids.get(f"plane_{center}")
-        if grid is None:
+        plane = grids.get(f"plane_{center}")
+        if plane is None:
             continue
         title = f"loss around the {weights}{suffix}"
-        output.save_figure(plane_figure(grid, title), f"{grid.name}.png")
+        output.save_figure(plane_figure(plane, title), f"{plane.name}.png")
         if surface_3d:
-            output.save_figure(surface_figure(grid, title), f"{grid.name}_3d.png")
+            output.save_figure(surface_figure(plane, title), f"{plane.name}_3d.png")
     loss_at = checkpoint_losses(grids)
     output.save_json("landscape.json", {**summary, "loss_at": loss_at})
     return loss_at

@@ -17,6 +17,25 @@ def _finite(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(values), values, np.nan)
 
 
+UNEVALUABLE_LABEL = "not evaluable (non-finite loss)"
+
+
+def mark_unevaluable(ax, grid: Grid) -> None:
+    """Red crosses on the x axis where a 1-D grid's point could not be evaluated, so a gap is not silent."""
+    missing = grid.unevaluable()
+    if missing.any():
+        ax.plot(
+            grid.axes[0][missing],
+            np.zeros(int(missing.sum())),
+            marker="x",
+            color="red",
+            linestyle="none",
+            transform=ax.get_xaxis_transform(),
+            clip_on=False,
+            label=None if UNEVALUABLE_LABEL in [line.get_label() for line in ax.lines] else UNEVALUABLE_LABEL,
+        )
+
+
 def contour_levels(values: np.ndarray, count: int = CONTOUR_LEVELS) -> np.ndarray:
     """Increasing contour levels spanning the finite values, log-spaced when they span orders of magnitude."""
     finite = values[np.isfinite(values)]
@@ -36,6 +55,9 @@ def line_figure(curves: dict[str, Grid], title: str = ""):
         alpha = grid.axes[0]
         loss_ax.plot(alpha, _finite(grid.loss), marker=".", label=label)
         acc_ax.plot(alpha, 100 * grid.acc, marker=".", label=label)
+    for grid in curves.values():
+        for ax in (loss_ax, acc_ax):
+            mark_unevaluable(ax, grid)
     loss_ax.set(xlabel="step along the filter-normalised direction", ylabel="cross-entropy loss", title="loss")
     acc_ax.set(xlabel="step along the filter-normalised direction", ylabel="accuracy (%)", title="accuracy")
     for ax in (loss_ax, acc_ax):
@@ -55,6 +77,7 @@ def interpolation_figure(grid: Grid, title: str = ""):
     loss_ax.set(xlabel="interpolation coefficient α", ylabel="cross-entropy loss", title="loss")
     acc_ax.set(xlabel="interpolation coefficient α", ylabel="accuracy (%)", title="accuracy")
     for ax in (loss_ax, acc_ax):
+        mark_unevaluable(ax, grid)
         ax.axvline(0.0, color="grey", linestyle="--", linewidth=0.8, label="initial weights (α = 0)")
         ax.axvline(1.0, color="black", linestyle="--", linewidth=0.8, label="trained weights (α = 1)")
         ax.legend()

@@ -14,7 +14,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ from cifarsweep.analysis.style import close
 FIGURE_DPI = 120
 
 
-def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
+def write_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Call ``write`` on a temporary file beside ``path``, flush it to disk, then rename it to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
@@ -71,7 +71,8 @@ class ProbeOutput:
     def save_arrays(self, name: str, arrays: dict[str, np.ndarray]) -> Path:
         """An uncompressed ``.npz`` of named arrays (read back with ``allow_pickle=False``)."""
         path = self._note(name)
-        write_atomic(path, lambda handle: np.savez(handle, **arrays))
+        # cast: numpy's stub would match a name in ``arrays`` against ``allow_pickle: bool``
+        write_atomic(path, lambda handle: np.savez(handle, **cast(dict[str, Any], arrays)))
         return path
 
     def save_json(self, name: str, data: dict[str, Any]) -> Path:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from rich.progress import MofNCompleteColumn, Progress, TextColumn
+from rich.progress import MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from cifarsweep.console import console
+from cifarsweep.formatting import number
 
 
 class PointProgress:
@@ -28,7 +29,7 @@ class PointsBar(PointProgress):
     def __init__(self, enabled: bool | None = None):
         self.enabled = sys.stdout.isatty() if enabled is None else enabled
         self._bar: Progress | None = None
-        self._task = None
+        self._task = TaskID(0)  # meaningful only while self._bar is set
 
     def start(self, total: int, done: int) -> None:
         if done:
@@ -44,7 +45,7 @@ class PointsBar(PointProgress):
 
     def point(self, surface: str, loss: float) -> None:
         if self._bar is not None:
-            self._bar.update(self._task, advance=1, status=f"{surface} loss {loss:.4f}")
+            self._bar.update(self._task, advance=1, status=f"{surface} loss {number(loss)}")
 
     def finish(self) -> None:
         if self._bar is not None:

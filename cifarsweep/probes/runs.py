@@ -11,21 +11,27 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cifarsweep.config import TrainConfig, build_config
 from cifarsweep.errors import UserError
 from cifarsweep.probes.output import ProbeOutput
 from cifarsweep.tracking.schema import CHECKPOINT_ARTIFACT_DIR, CONFIG_ARTIFACT
-from cifarsweep.tracking.store import client, local_artifact_dir, mask_password, resolve_tracking_uri, store_exists
+from cifarsweep.tracking.store import (
+    client,
+    find_run,
+    local_artifact_dir,
+    mask_password,
+    resolve_tracking_uri,
+    store_exists,
+)
 from cifarsweep.yamlfile import load_yaml_text
 
 if TYPE_CHECKING:
     import torch
 
     from cifarsweep.data import ImageData
-    from cifarsweep.models import CifarResNet
-    from cifarsweep.train.device import Precision
+    from cifarsweep.trainer.device import Precision
 
 PROBE_ARTIFACT_DIR = "probes"
 # Remote runs: checkpoints are downloaded and probe results kept here, so an
@@ -39,7 +45,7 @@ class ProbeRun:
 
     run_id: str
     tracking_uri: str
-    client: object
+    client: Any  # an MlflowClient, from tracking.store.client (probes do not import mlflow)
     cfg: TrainConfig
     artifact_dir: Path | None  # the run's artifact folder when it is on this disk, else None
 
@@ -53,7 +59,7 @@ class ProbeRun:
 
     def checkpoint(self, name: str) -> dict[str, torch.Tensor]:
         """The state dict in ``checkpoints/<name>`` (init.pt, best.pt or final.pt), on the CPU."""
-        from cifarsweep.train import checkpoint as ckpt
+        from cifarsweep.trainer import checkpoint as ckpt
 
         relative = f"{CHECKPOINT_ARTIFACT_DIR}/{name}"
         path = self._fetch(relative)
@@ -68,7 +74,7 @@ class ProbeRun:
             raise UserError(f"run {self.run_id}: {relative} is not a model state dict")
         return state
 
-    def model(self, state: dict[str, torch.Tensor], name: str = "final.pt") -> CifarResNet:
+    def model(self, state: dict[str, torch.Tensor], name: str = "final.pt") -> torch.nn.Module:
         """The run's architecture (model, width) with ``state`` loaded; a mismatch is a ``UserError``."""
         from cifarsweep.models import build_model
 
@@ -86,7 +92,7 @@ class ProbeRun:
 
     def execution(self, device: str | None = None, amp: str | None = None) -> tuple[torch.device, Precision]:
         """Device and autocast precision as the trainer picks them: the run's settings unless overridden."""
-        from cifarsweep.train.device import resolve_device, resolve_precision
+        from cifarsweep.trainer.device import resolve_device, resolve_precision
 
         name = device or self.cfg.device
         try:
@@ -164,18 +170,13 @@ def _shape(tensor) -> str:
 
 def open_run(run_id: str, tracking_uri: str | None = None) -> ProbeRun:
     """Find run ``run_id`` and read its config; an unknown run is a ``UserError``."""
-    from mlflow.exceptions import MlflowException
-
     uri = resolve_tracking_uri(tracking_uri)
     if not store_exists(uri):  # do not create an empty store just to say the run is not in it
         raise UserError(f"run {run_id}: no tracking store at {mask_password(uri)}")
     mlflow_client = client(uri)
-    try:
-        run = mlflow_client.get_run(run_id)
-    except MlflowException as exc:
-        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            raise
-        raise UserError(f"run {run_id}: no such run in {mask_password(uri)}") from None
+    run = find_run(mlflow_client, run_id)
+    if run is None:
+        raise UserError(f"run {run_id}: no such run in {mask_password(uri)}")
     artifact_dir = local_artifact_dir(run.info.artifact_uri)
     config_path = fetch_artifact(mlflow_client, run_id, artifact_dir, CONFIG_ARTIFACT)
     if config_path is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from cifarsweep.errors import UserError
+from cifarsweep.stores import postgres
 from cifarsweep.stores import sqlite as sqlite_concurrency
 from cifarsweep.stores.urls import absolute_sqlite, mask_password, sqlite_exists, sqlite_path
 
@@ -32,13 +33,15 @@ def open_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
         path.parent.mkdir(parents=True, exist_ok=True)
     engine_kwargs = {} if path is not None else {"pool_pre_ping": True}
     try:
-        storage = optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period,
-            heartbeat_stale_trial_callback=stale_callback,
-        )
+        # Optuna creates its tables on first use; two processes doing so at once collide.
+        with sqlite_concurrency.creation_lock(path) if path is not None else postgres.creation_lock(url):
+            storage = optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=stale_callback,
+            )
     except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError) as exc:
         reason = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[0]
         raise UserError(f"storage {mask_password(url)} is not usable: {mask_password(reason)}") from None

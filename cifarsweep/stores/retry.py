@@ -7,6 +7,7 @@ should fail at once with a clear message, not after minutes.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import time
@@ -35,12 +36,52 @@ _CONNECTION_WORDS = (
 )
 
 
+# This machine's disk refusing a write: waiting does not help, and a retried write may land twice.
+_LOCAL_IO_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO, errno.EROFS}
+_LOCAL_IO_WORDS = (
+    "database or disk is full",
+    "no space left on device",
+    "file too large",
+    "disk quota exceeded",
+    "disk i/o error",
+    "read-only file system",
+    "attempt to write a readonly database",
+)
+
+
 class StoreUnavailable(RuntimeError):
     """A store stayed unreachable for the whole retry budget."""
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or during (torch wraps the OSError of a full disk)."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 10:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def is_local_io_error(exc: BaseException) -> bool:
+    """A full disk, a quota, a file-size limit, a read-only or failing disk: not worth retrying."""
+    for error in _chain(exc):
+        if isinstance(error, OSError) and error.errno in _LOCAL_IO_ERRNOS:
+            return True
+        if any(word in str(error).lower() for word in _LOCAL_IO_WORDS):
+            return True
+    return False
+
+
+def local_io_cause(exc: BaseException) -> BaseException:
+    """The ``OSError`` behind a local disk error when there is one (it names the problem), else ``exc``."""
+    return next((error for error in _chain(exc) if isinstance(error, OSError)), exc)
+
+
 def is_connection_error(exc: BaseException) -> bool:
     """Errors that mean 'the store is unreachable right now', as opposed to 'the request is wrong'."""
+    if is_local_io_error(exc):
+        return False  # SQLite reports a full disk as an OperationalError, like a lost connection
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return True
     try:

@@ -6,6 +6,7 @@ from cifarsweep.errors import UserError
 from cifarsweep.stores.urls import mask_password, sqlite_exists
 
 DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+CONNECT_TIMEOUT_S = 10
 
 
 def foreign_tables(url: str, own_table: str) -> list[str]:
@@ -16,7 +17,10 @@ def foreign_tables(url: str, own_table: str) -> list[str]:
         return []
     if not sqlite_exists(url):
         return []
-    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    scheme = url.split(":", 1)[0].split("+")[0]
+    # A host that drops packets would otherwise hang for the OS's TCP timeout (minutes): bad input is said at once.
+    connect_args = {"connect_timeout": CONNECT_TIMEOUT_S} if scheme in ("postgresql", "mysql") else {}
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool, connect_args=connect_args)
     try:
         tables = sqlalchemy.inspect(engine).get_table_names()
     except sqlalchemy.exc.SQLAlchemyError as exc:

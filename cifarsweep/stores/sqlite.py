@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import sqlite3
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -61,3 +64,23 @@ def immediate_transactions(engine: Engine) -> None:
     """Make every transaction of ``engine`` (an engine on SQLite) start with ``BEGIN IMMEDIATE``."""
     install()
     _immediate.add(engine)
+
+
+@contextmanager
+def creation_lock(database: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``<database>.lock`` (beside the file) while creating or checking it.
+
+    Two processes creating the same SQLite store at once both run its schema
+    migrations and one dies ("duplicate column name", "table ... already exists").
+    The lock file is never removed: removing it would let a third process lock a
+    new file while the second still holds the old one.
+    """
+    import fcntl
+
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

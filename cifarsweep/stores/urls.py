@@ -38,6 +38,41 @@ def is_server_uri(uri: str) -> bool:
     return urlparse(uri).scheme in ("http", "https")
 
 
-def mask_password(uri: str) -> str:
-    """The URI with any password replaced by ***, for messages, params and tags."""
-    return re.sub(r"(://[^:/@]+:)[^@/]*@", r"\1***@", uri)
+# A URL inside a message runs to the next blank or quote.
+_URL_IN_TEXT = re.compile(r"""[A-Za-z][A-Za-z0-9+.\-]*://[^\s'"<>]+""")
+# key=value secrets: query strings (?password=...&sslpassword=...) and libpq-style DSNs (password=...).
+_SECRET_PAIR = re.compile(
+    r"""(?i)([\w.\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key|credential)[\w.\-]*=)"""
+    r"""('[^']*'|"[^"]*"|[^\s&;'"]*)"""
+)
+MASK = "***"
+
+
+def _mask_userinfo(url: str) -> str:
+    """``scheme://user:SECRET@host...`` -> ``scheme://user:***@host...``.
+
+    The password ends at the *last* '@' (not the first '/' or '@'), so an unencoded
+    '/', '@', ':', '?', '#' or '%' in it is hidden too; an '@' later in the URL (rare)
+    hides more than needed rather than less.
+    """
+    scheme, sep, rest = url.partition("://")
+    at = rest.rfind("@")
+    if not sep or at < 0:
+        return url
+    user, colon, _ = rest[:at].partition(":")
+    return f"{scheme}{sep}{user}:{MASK}{rest[at:]}" if colon else url
+
+
+def mask_password(text: str) -> str:
+    """``text`` (a URL, or a message that holds URLs) with every password and secret replaced by ***.
+
+    The one function for everything shown or stored: command output, error messages,
+    MLflow params and tags. Hides the password of ``user:password@`` in each URL and
+    the value of any ``password=``, ``token=``, ``secret=`` ... pair (query strings, DSNs).
+    """
+    if _URL_IN_TEXT.match(text):
+        # The whole text is one URL (the usual call): a blank in its password is still the password.
+        masked = _mask_userinfo(text)
+    else:
+        masked = _URL_IN_TEXT.sub(lambda match: _mask_userinfo(match.group(0)), text)
+    return _SECRET_PAIR.sub(lambda match: match.group(1) + MASK, masked)

@@ -12,8 +12,18 @@ import time
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from cifarsweep.console import console
-from cifarsweep.train.results import EpochReport
-from cifarsweep.train.results import Progress as TrainProgress
+from cifarsweep.formatting import metric_value
+from cifarsweep.space import Cell
+from cifarsweep.trainer.results import EpochReport
+from cifarsweep.trainer.results import Progress as TrainProgress
+
+
+def best_line(metric: str, number: int, value: float | None, attrs: dict) -> str:
+    """The summary's best trial: its value, and its cell by name (variant, swept values, seed)."""
+    label = Cell.from_attrs(attrs).label if "params" in attrs else f"seed={attrs.get('seed')}"
+    return (
+        f"best {metric} {metric_value(metric, value)}: trial {number} {label} (run {attrs.get('mlflow_run_id', '?')})"
+    )
 
 
 class _TrialBar(TrainProgress):
@@ -58,6 +68,7 @@ class SweepDisplay:
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
                 console=console,
+                refresh_per_second=2,  # as the training bar (console.py): redraws cost training time
             )
             self._sweep_task = self._bar.add_task("trials", total=total, completed=done, status=self._best_text())
             self._trial_task = self._bar.add_task("trial", total=1, status="")
@@ -66,7 +77,7 @@ class SweepDisplay:
     def _best_text(self) -> str:
         if self.best is None:
             return ""
-        return f"  best {self.metric} {self.best[0]:.4f} (trial {self.best[1]})"
+        return f"  best {self.metric} {metric_value(self.metric, self.best[0])} (trial {self.best[1]})"
 
     def update_counts(self, done: int, total: int, running: list[str]) -> None:
         """For the multi-process launcher: counts polled from the study, and what is running."""
@@ -84,7 +95,7 @@ class SweepDisplay:
     def trial_epoch(self, trial, report: EpochReport) -> None:
         value = report.metrics().get(self.metric)
         text = (
-            f"epoch {report.epoch}/{report.epochs} {self.metric} {value:.4f}"
+            f"epoch {report.epoch}/{report.epochs} {self.metric} {metric_value(self.metric, value)}"
             if value is not None
             else f"epoch {report.epoch}"
         )
@@ -110,9 +121,11 @@ class SweepDisplay:
     def finished_line(
         self, number: int, state: str, value: float | None, label: str, seconds: float | None, resumed_from: int = 0
     ) -> None:
-        shown = f"{self.metric} {value:.4f}" if value is not None else ""
+        shown = f"{self.metric} {metric_value(self.metric, value)}" if value is not None else ""
         took = f" {seconds:.1f}s" if seconds is not None else ""
-        resumed = f" (resumed at epoch {resumed_from + 1})" if resumed_from else ""
+        # "after epoch N", not "at epoch N + 1": a trial killed while recording its result resumes
+        # after its last epoch and trains none.
+        resumed = f" (resumed after epoch {resumed_from})" if resumed_from else ""
         line = f"[{self.done}/{self.total}] trial {number} {state} {shown} {label}{took}{resumed}{self._best_text()}"
         printer = self._bar.console.print if self._bar is not None else console.print
         printer(line)

@@ -14,13 +14,16 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from optuna.trial import TrialState
 
 from cifarsweep.space import Cell
-from cifarsweep.sweep.study import Sweep, best_trial, counts_as_done, is_complete, total_trials
+from cifarsweep.sweep.study import Sweep, best_point, counts_as_done, is_complete, total_trials
 
 POLL_SECONDS = 1.0
 LOG_DIR = Path("mlruns") / "logs"
@@ -98,17 +101,36 @@ class WorkerPool:
         return not self.processes
 
     def stop(self, grace_seconds: float = 60.0) -> None:
-        """SIGTERM every worker (each closes its trial for resumption), then wait; SIGKILL stragglers."""
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + grace_seconds
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        """SIGTERM every worker (each closes its trial for resumption), then wait; SIGKILL stragglers.
+
+        A second SIGTERM or Ctrl-C while waiting is ignored: leaving now would orphan
+        the workers (they run in their own sessions) with their trials half closed.
+        """
+        with _signals_ignored():
+            for process in self.processes.values():
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + grace_seconds
+            for process in self.processes.values():
+                try:
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+@contextmanager
+def _signals_ignored() -> Iterator[None]:
+    try:
+        previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGTERM, signal.SIGINT)}
+    except ValueError:  # not the main thread: signals are not ours to change
+        yield
+        return
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _running_labels(sweep: Sweep) -> list[str]:
@@ -141,13 +163,13 @@ def run_pool(sweep: Sweep, command: WorkerCommand, workers: int, display, log_di
 def _report_new(sweep: Sweep, display, seen: set[int]) -> None:
     """Print a line for each trial that finished since the last poll, then refresh the counts."""
     trials = sweep.study.get_trials(deepcopy=False)
-    best = best_trial(sweep)
+    best = best_point(sweep)
     if best is not None:
-        display.best = (best.value, best.number)
+        display.best = best
     new = [t for t in trials if t.state.is_finished() and t.number not in seen]
     done = sum(1 for t in trials if counts_as_done(t))
     display.done = done - sum(1 for t in new if counts_as_done(t))
-    for trial in sorted(new, key=lambda t: t.datetime_complete or t.datetime_start):
+    for trial in sorted(new, key=lambda t: t.datetime_complete or t.datetime_start or datetime.min):
         seen.add(trial.number)
         if not counts_as_done(trial):
             continue  # lost or interrupted: it comes back as a retry

@@ -19,27 +19,9 @@ import socket
 import optuna
 from optuna.trial import TrialState
 
-from cifarsweep.sweep.study import ATTR_COORDINATOR, Sweep, enqueue_retry
-from cifarsweep.sweep.trial import process_start_time
+from cifarsweep.sweep.processes import process_alive
+from cifarsweep.sweep.study import ATTR_COORDINATOR, Sweep, enqueue_retry, trial_id
 from cifarsweep.tracking.schema import KIND_SWEEP, TAG_KIND, TAG_REASON, TAG_RECOVERY, TAG_STATE, TAG_TRIAL
-
-
-def process_alive(pid: int, started: str | None = None) -> bool:
-    """True if ``pid`` runs (and is the same process, when its start time is known)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            state = handle.read().rsplit(")", 1)[1].split()[0]
-        if state in ("Z", "X"):  # killed, not yet reaped
-            return False
-    except OSError:
-        pass
-    return started is None or process_start_time(pid) == started
 
 
 def _is_local_and_dead(identity: dict | None) -> bool:
@@ -95,12 +77,12 @@ def _fail_lost_local_trials(sweep: Sweep, handler: StaleTrialHandler) -> None:
         if not (_is_local_and_dead(identity) or never_started):
             continue
         try:
-            if not sweep.storage.set_trial_state_values(frozen._trial_id, state=TrialState.FAIL):
+            if not sweep.storage.set_trial_state_values(trial_id(frozen), state=TrialState.FAIL):
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another process got there first
         why = "its process is gone" if identity else "it never started"
-        handler.lost(sweep.storage.get_trial(frozen._trial_id), why)
+        handler.lost(sweep.storage.get_trial(trial_id(frozen)), why)
 
 
 def _all_runs(sweep: Sweep) -> list:

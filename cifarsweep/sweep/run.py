@@ -2,32 +2,40 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from cifarsweep.errors import UserError
+from cifarsweep.pauses import pause_point
 from cifarsweep.space import describe_space, grid_cells, trial_config
 from cifarsweep.spec import SweepSpec
 from cifarsweep.stores.optuna_storage import resolve_storage_url, storage_exists
 from cifarsweep.stores.retry import with_retries
-from cifarsweep.stores.urls import is_server_uri
 from cifarsweep.sweep.display import SweepDisplay
+from cifarsweep.sweep.parent import ensure_parent_run
 from cifarsweep.sweep.reconcile import StaleTrialHandler, reconcile
 from cifarsweep.sweep.study import (
     Sweep,
+    best_point,
     best_trial,
     counts_as_done,
     enqueue_missing_cells,
-    ensure_parent_run,
     is_complete,
+    is_planned,
     mark_coordinator,
+    mark_planned,
     open_sweep,
     total_trials,
     trial_summary,
 )
-from cifarsweep.sweep.worker import Worker
-from cifarsweep.tracking.store import check_reachable, resolve_tracking_uri
+from cifarsweep.sweep.worker import Worker, terminate_as_interrupt
+from cifarsweep.tracking.store import check_store, resolve_tracking_uri
 from cifarsweep.tracking.sweep_records import finalize_parent_run
+
+PLAN_POLL_S = 0.5
 
 
 @dataclass
@@ -42,21 +50,50 @@ def resolve_locations(storage: str | None, tracking_uri: str | None) -> Location
 
     locations = Locations(resolve_storage_url(storage), resolve_tracking_uri(tracking_uri))
     require_own_schema(locations.storage_url, "studies", "Optuna storage")
-    require_own_schema(locations.tracking_uri, "experiments", "MLflow tracking store")
-    if is_server_uri(locations.tracking_uri) or locations.tracking_uri.startswith(("postgresql", "mysql")):
-        check_reachable(locations.tracking_uri)
+    check_store(locations.tracking_uri)
     return locations
 
 
-def plan_rows(spec: SweepSpec) -> list[tuple[str, ...]]:
-    """What --dry-run prints: one row per grid trial, or one per searched parameter."""
+def plan_rows(spec: SweepSpec, states: dict[str, str] | None = None) -> list[tuple[str, ...]]:
+    """What --dry-run prints: one row per grid trial (with its state, ``states`` from ``cell_states``),
+    or one per searched parameter."""
     if spec.is_grid:
-        rows = []
+        rows: list[tuple[str, ...]] = []
         for index, cell in enumerate(grid_cells(spec)):
             trial_config(spec, cell)  # every cell must make a valid config
-            rows.append((str(index), cell.key, cell.label))
+            rows.append((str(index), cell.key, cell.label, (states or {}).get(cell.key, "new")))
         return rows
     return [(name, text) for name, text in describe_space(spec)]
+
+
+def cell_states(spec: SweepSpec, storage_url: str) -> dict[str, str]:
+    """For --dry-run: each stored cell of the sweep, ``done`` or ``pending`` (queued, running,
+    interrupted); cells not in the result are new. Reads only: nothing is created, not even
+    Optuna's tables, when the storage or the sweep does not exist yet."""
+    import optuna
+    import sqlalchemy
+
+    from cifarsweep.stores.optuna_storage import open_storage
+
+    if not spec.is_grid or not storage_exists(storage_url):
+        return {}
+    engine = sqlalchemy.create_engine(storage_url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        has_studies = "studies" in sqlalchemy.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+    if not has_studies:
+        return {}
+    try:
+        study = optuna.load_study(study_name=spec.name, storage=open_storage(storage_url))
+    except KeyError:
+        return {}
+    states: dict[str, str] = {}
+    for trial in study.get_trials(deepcopy=False):
+        cell = trial.user_attrs.get("cell")
+        if cell is not None and (counts_as_done(trial) or states.get(cell) != "done"):
+            states[cell] = "done" if counts_as_done(trial) else "pending"
+    return states
 
 
 def open_for_run(
@@ -93,9 +130,11 @@ def run_sweep(
 
     check_data(spec)
     sweep, handler = open_for_run(spec, locations, create=True)
+    pause_point("sweep-opened")  # the study exists, its cells are not queued yet
     repairs = reconcile(sweep, handler)
     added = enqueue_missing_cells(sweep)
     parent = ensure_parent_run(sweep)
+    mark_planned(sweep)  # only now may a joining worker take "nothing waiting" for "done"
     client = sweep.mlflow()
     if workers == 0:
         # Only prepare: workers elsewhere train, and the one that finishes the sweep closes the parent.
@@ -107,14 +146,15 @@ def run_sweep(
     client.update_run(parent, status="RUNNING")
     mark_coordinator(sweep, os.getpid(), running=True)
     display = display or SweepDisplay(spec.name, spec.objective.metric, spec.objective.resolved_direction)
-    best = best_trial(sweep)
     done = sum(1 for trial in sweep.study.get_trials(deepcopy=False) if counts_as_done(trial))
-    display.start(total_trials(sweep), done, (best.value, best.number) if best else None)
+    display.start(total_trials(sweep), done, best_point(sweep))
     try:
-        if workers > 1 and worker_command is not None:
-            run_pool(sweep, worker_command, workers, display)
-        else:
-            Worker(sweep, handler, display).run()
+        # SIGTERM raises Interrupted here too, so a launcher stops its workers (run_pool) instead of dying alone.
+        with terminate_as_interrupt():
+            if workers > 1 and worker_command is not None:
+                run_pool(sweep, worker_command, workers, display)
+            else:
+                Worker(sweep, handler, display).run()
     finally:
         display.finish()
         complete = is_complete(sweep)
@@ -128,13 +168,30 @@ def check_data(spec: SweepSpec) -> None:
     from cifarsweep.data.datasets import check_available
     from cifarsweep.sweep.worker import DATA_FIELDS
 
+    # Swept data fields too (params: {dataset: [synthetic, cifar10]}): a missing set found
+    # after the first cells trained would leave a half-run sweep.
+    swept = {name: _candidates(dim) for name, dim in spec.sweep.params.items() if name in _AVAILABILITY_FIELDS}
+    names = list(swept)
     seen = set()
+    overrides: dict[str, Any]
     for overrides in [{}] + list((spec.sweep.variants or {}).values()):
-        cfg = spec.base.model_copy(update=overrides)
-        key = tuple(getattr(cfg, name) for name in DATA_FIELDS)
-        if key not in seen:
-            seen.add(key)
-            check_available(cfg)
+        for combo in itertools.product(*swept.values()):
+            cfg = spec.base.model_copy(update={**overrides, **dict(zip(names, combo))})
+            key = tuple(getattr(cfg, name) for name in DATA_FIELDS)
+            if key not in seen:
+                seen.add(key)
+                check_available(cfg)
+
+
+# What decides whether a data set is there (the rest of DATA_FIELDS only picks subsets of it).
+_AVAILABILITY_FIELDS = ("dataset", "data_dir", "download")
+
+
+def _candidates(dimension: Any) -> list[Any]:
+    """Every value a swept field can take that matters for availability (a grid list or choices)."""
+    if isinstance(dimension, list):
+        return dimension
+    return list(getattr(dimension, "choices", None) or [])
 
 
 def join_sweep(
@@ -143,6 +200,8 @@ def join_sweep(
     """``cifarsweep worker``: join an existing sweep (waiting up to ``wait_s`` for it) and train until nothing is left."""
     import time
 
+    if not wait_s >= 0:  # also NaN, which compares false both ways and would wait forever
+        raise UserError(f"--wait {wait_s}: expected seconds >= 0")
     check_data(spec)
     deadline = time.monotonic() + wait_s
     while True:
@@ -157,6 +216,7 @@ def join_sweep(
             if time.monotonic() >= deadline:
                 raise
             time.sleep(2.0)  # a job array's `run` task may not have created the sweep yet
+    wait_until_planned(sweep, deadline)
     with_retries(lambda: reconcile(sweep, handler), "repair stale trials")
     display = None if quiet else SweepDisplay(spec.name, spec.objective.metric, spec.objective.resolved_direction)
     if display is not None:
@@ -171,6 +231,24 @@ def join_sweep(
     return sweep, outcomes
 
 
+def wait_until_planned(sweep: Sweep, deadline: float) -> None:
+    """Wait (until the monotonic ``deadline``) for ``run`` to queue the sweep's trials.
+
+    ``run`` creates the study before it queues the grid's cells; a worker that
+    started in between would find nothing waiting and take that for "done".
+    """
+    import time
+
+    while not with_retries(lambda: is_planned(sweep), "read the sweep's plan mark"):
+        if time.monotonic() >= deadline:
+            raise UserError(
+                f"sweep {sweep.name!r} is not planned yet: its `cifarsweep run` has not queued the trials "
+                "(still starting, or stopped early); give the worker --wait SECONDS, or run `cifarsweep run` again"
+            )
+        pause_point("plan-wait")
+        time.sleep(PLAN_POLL_S)
+
+
 def finalize_parent(sweep: Sweep, parent_run_id: str, complete: bool) -> None:
     """Best trial's params and value and a summary table on the parent run; close it."""
     rows = trial_summary(sweep)
@@ -178,6 +256,7 @@ def finalize_parent(sweep: Sweep, parent_run_id: str, complete: bool) -> None:
     best_metric = None
     tags: dict[str, str] = {}
     if best is not None:
+        assert best.value is not None  # the best trial is a COMPLETE one, which has a value
         best_metric = (f"best_{sweep.spec.objective.metric}", float(best.value), len(rows))
         best_row = next(row for row in rows if row["trial"] == best.number)
         tags = {f"best.{name}": str(value) for name, value in (best_row["params"] or {}).items()}
@@ -196,8 +275,15 @@ def most_recent_sweep(storage) -> str:
     summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
     if not summaries:
         raise UserError("no sweeps in the storage yet")
-    latest = max(summaries, key=lambda s: (s.datetime_start is not None, s.datetime_start or 0, s._study_id))
-    return latest.study_name
+
+    def started(summary: optuna.study.StudySummary) -> tuple[bool, datetime]:
+        return summary.datetime_start is not None, summary.datetime_start or datetime.min
+
+    newest = max(started(s) for s in summaries)
+    tied = [s for s in summaries if started(s) == newest]
+    # Ties (studies that never started) go to the one created last: the highest id, asked for by name
+    # (a StudySummary keeps its id private).
+    return max(tied, key=lambda s: storage.get_study_id_from_name(s.study_name)).study_name
 
 
 def open_existing(name: str | None, locations: Locations) -> tuple[Sweep, StaleTrialHandler]:

@@ -1,8 +1,9 @@
 """A sweep = an Optuna study (coordination) + an MLflow experiment (records).
 
 This module opens or creates the study, checks that a re-run spec is the same
-sweep, queues grid cells, hands out trials exactly once, and keeps the sweep's
-parent MLflow run. Grid cells are queued as WAITING trials and claimed with
+sweep, queues grid cells (then marks the sweep planned), hands out trials
+exactly once, and reads the sweep's parent run id (``sweep.parent`` creates the
+run). Grid cells are queued as WAITING trials and claimed with
 Optuna's atomic WAITING -> RUNNING transition, so two workers can never take
 the same cell (Optuna's GridSampler, by contrast, can repeat cells across
 workers).
@@ -10,10 +11,10 @@ workers).
 
 from __future__ import annotations
 
-import json
 import socket
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import optuna
@@ -23,10 +24,8 @@ from cifarsweep.errors import UserError
 from cifarsweep.space import Cell, grid_cells, suggest_params
 from cifarsweep.spec import SweepSpec
 from cifarsweep.stores.optuna_storage import open_storage
-from cifarsweep.tracking import schema
 from cifarsweep.tracking.store import client as mlflow_client
 from cifarsweep.tracking.store import get_or_create_experiment, mask_password
-from cifarsweep.tracking.sweep_records import create_parent_run
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -36,6 +35,7 @@ ATTR_IDENTITY = "cifarsweep.identity"
 ATTR_SPEC = "cifarsweep.spec"
 ATTR_PARENT_RUN = "cifarsweep.parent_run_id"
 ATTR_COORDINATOR = "cifarsweep.coordinator"
+ATTR_PLANNED = "cifarsweep.planned"  # set once every grid cell is queued
 
 # Why a FAIL trial failed; the ones marked retried do not count towards n_trials.
 OUTCOME_DIVERGED = "diverged"
@@ -43,7 +43,19 @@ OUTCOME_ERROR = "error"
 OUTCOME_INTERRUPTED = "interrupted"
 OUTCOME_DUPLICATE = "duplicate"
 OUTCOME_SURPLUS = "surplus"
-NOT_COUNTED = {OUTCOME_INTERRUPTED, OUTCOME_DUPLICATE, OUTCOME_SURPLUS}
+OUTCOME_BAD_CHECKPOINT = "bad_checkpoint"  # last.pt unreadable: set aside, retried from scratch
+OUTCOME_LOCAL_IO = "local_io"  # the worker's disk refused a write: resumed when the sweep runs again
+NOT_COUNTED = {OUTCOME_INTERRUPTED, OUTCOME_DUPLICATE, OUTCOME_SURPLUS, OUTCOME_BAD_CHECKPOINT, OUTCOME_LOCAL_IO}
+
+
+def trial_id(trial: optuna.trial.Trial | optuna.trial.FrozenTrial) -> int:
+    """The storage's id of ``trial``: what Optuna's storage methods take.
+
+    Neither ``Trial`` nor ``FrozenTrial`` exposes it publicly, and the public
+    route (``get_trial_id_from_study_id_trial_number``) costs a query each time,
+    so this is the one place the private attribute is read.
+    """
+    return trial._trial_id
 
 
 @dataclass
@@ -63,6 +75,11 @@ class Sweep:
     def storage(self):
         return self.study._storage  # Optuna's public studies expose no storage accessor
 
+    @cached_property
+    def study_id(self) -> int:
+        """The study's id in the storage, asked for by name (a Study keeps its id private)."""
+        return self.storage.get_study_id_from_name(self.study.study_name)
+
     def mlflow(self):
         return mlflow_client(self.tracking_uri)
 
@@ -78,13 +95,14 @@ def build_sampler(spec: SweepSpec, worker_index: int = 0) -> optuna.samplers.Bas
     """The spec's sampler. Each worker offsets the seed, so parallel random samplers do not repeat each other."""
     seed = None if spec.sweep.seed is None else spec.sweep.seed + worker_index
     kind = spec.sweep.kind
+    options = dict(spec.sweep.sampler)  # validated against the kind's options by the spec
     if kind == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
+        return optuna.samplers.TPESampler(seed=seed, **options)
     if kind == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+        return optuna.samplers.CmaEsSampler(seed=seed, **{"warn_independent_sampling": False, **options})
     if kind == "qmc":
         # QMC points depend on the trial number, not on the worker: no offset needed.
-        return optuna.samplers.QMCSampler(seed=spec.sweep.seed, warn_independent_sampling=False)
+        return optuna.samplers.QMCSampler(seed=spec.sweep.seed, **{"warn_independent_sampling": False, **options})
     return optuna.samplers.RandomSampler(seed=seed)  # random, and grid (whose trials are all queued)
 
 
@@ -160,6 +178,8 @@ def open_sweep(
     if ATTR_IDENTITY not in study.user_attrs:
         study.set_user_attr(ATTR_IDENTITY, spec.identity())
         study.set_user_attr(ATTR_SPEC, spec.model_dump(mode="json"))
+        # optuna-dashboard (`cifarsweep dashboard`) labels the objective with this name, not "Objective 0".
+        study.set_metric_names([spec.objective.metric])
     return Sweep(spec, study, storage_url, tracking_uri)
 
 
@@ -181,7 +201,7 @@ def enqueue_missing_cells(sweep: Sweep) -> int:
 
 
 def stored_cells(sweep: Sweep) -> set[str]:
-    return {trial_cell(t) for t in sweep.study.get_trials(deepcopy=False)} - {None}
+    return {key for t in sweep.study.get_trials(deepcopy=False) if (key := trial_cell(t)) is not None}
 
 
 def counted_trials(sweep: Sweep) -> int:
@@ -211,10 +231,12 @@ def total_trials(sweep: Sweep) -> int:
 
 
 def _claim_waiting(sweep: Sweep) -> optuna.Trial | None:
-    for frozen in sweep.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+    waiting = sweep.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    # Retries first (an interrupted trial resumes from its checkpoint before new cells start), then in order.
+    for frozen in sorted(waiting, key=lambda t: ("retry_of" not in t.user_attrs, t.number)):
         try:
-            if sweep.storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING):
-                return optuna.trial.Trial(sweep.study, frozen._trial_id)
+            if sweep.storage.set_trial_state_values(trial_id(frozen), state=TrialState.RUNNING):
+                return optuna.trial.Trial(sweep.study, trial_id(frozen))
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
     return None
@@ -251,12 +273,12 @@ def claim_trial(sweep: Sweep) -> optuna.Trial | None:
         if trial is None and not sweep.spec.is_grid and counted_trials(sweep) < total_trials(sweep):
             trial = sweep.study.ask()
             if counted_trials(sweep) > total_trials(sweep):  # another worker asked at the same moment
-                fail_trial(sweep, trial._trial_id, OUTCOME_SURPLUS, "n_trials already reached")
+                fail_trial(sweep, trial_id(trial), OUTCOME_SURPLUS, "n_trials already reached")
                 return None
         if trial is None:
             return None
         if _is_duplicate(sweep, trial):
-            fail_trial(sweep, trial._trial_id, OUTCOME_DUPLICATE, "cell already taken by another trial")
+            fail_trial(sweep, trial_id(trial), OUTCOME_DUPLICATE, "cell already taken by another trial")
             continue
         return trial
 
@@ -274,12 +296,16 @@ def cell_for(sweep: Sweep, trial: optuna.Trial) -> Cell:
     return Cell.from_attrs(attrs)
 
 
-def enqueue_retry(sweep: Sweep, frozen: optuna.trial.FrozenTrial, count_attempt: bool) -> int | None:
-    """Queue the same cell again (keeping its MLflow run id, so it resumes); None when out of retries."""
+def enqueue_retry(
+    sweep: Sweep, frozen: optuna.trial.FrozenTrial, count_attempt: bool, fresh_run: bool = False
+) -> int | None:
+    """Queue the same cell again (keeping its MLflow run id, so it resumes, unless ``fresh_run``);
+    None when out of retries."""
     attempt = int(frozen.user_attrs.get("attempt", 0)) + (1 if count_attempt else 0)
     if attempt > sweep.spec.sweep.max_retries:
         return None
-    attrs = {k: v for k, v in frozen.user_attrs.items() if k not in ("worker", "outcome", "reason")}
+    dropped = ("worker", "outcome", "reason") + (("mlflow_run_id",) if fresh_run else ())
+    attrs = {k: v for k, v in frozen.user_attrs.items() if k not in dropped}
     attrs.update(attempt=attempt, retry_of=frozen.number)
     sweep.study.enqueue_trial(frozen.params, user_attrs=attrs)
     return attempt
@@ -303,35 +329,17 @@ def is_complete(sweep: Sweep) -> bool:
     return waiting == 0 and running == 0
 
 
-# -- the parent MLflow run -------------------------------------------------------
+# -- the sweep's state marks ------------------------------------------------------
+# The parent MLflow run is created and recorded by sweep.parent (atomically across processes).
 
 
-def ensure_parent_run(sweep: Sweep) -> str:
-    """The sweep's parent run id, creating the run (and recording it in the study) the first time."""
-    existing = sweep.parent_run_id
-    if existing:
-        return existing
-    client = sweep.mlflow()
-    experiment_id = sweep.experiment_id()
-    spec = sweep.spec
-    tags = {
-        schema.TAG_KIND: schema.KIND_SWEEP,
-        schema.TAG_SWEEP: spec.name,
-        schema.TAG_OBJECTIVE: spec.objective.metric,
-        schema.TAG_DIRECTION: spec.objective.resolved_direction,
-        schema.TAG_SAMPLER: spec.sweep.kind,
-        schema.TAG_PRUNER: spec.pruner.kind,
-        schema.TAG_SWEPT: json.dumps(spec.swept_params),
-        schema.TAG_SEEDS: json.dumps(spec.seeds),
-        schema.TAG_VARIANTS: json.dumps(list(spec.sweep.variants or [])),
-        schema.TAG_STORAGE: mask_password(sweep.storage_url),
-        "mlflow.note.content": spec.description or f"cifarsweep sweep {spec.name}",
-    }
-    run_id = create_parent_run(
-        client, experiment_id, spec.name, tags, spec.base.as_params(), spec.model_dump(mode="json")
-    )
-    sweep.study.set_user_attr(ATTR_PARENT_RUN, run_id)
-    return run_id
+def mark_planned(sweep: Sweep) -> None:
+    """Record that every trial of the plan is queued: workers that join wait for this mark."""
+    sweep.study.set_user_attr(ATTR_PLANNED, True)
+
+
+def is_planned(sweep: Sweep) -> bool:
+    return bool(sweep.study.user_attrs.get(ATTR_PLANNED))
 
 
 def mark_coordinator(sweep: Sweep, pid: int, running: bool) -> None:
@@ -344,6 +352,15 @@ def best_trial(sweep: Sweep) -> optuna.trial.FrozenTrial | None:
         return sweep.study.best_trial
     except ValueError:  # no completed trial yet
         return None
+
+
+def best_point(sweep: Sweep) -> tuple[float, int] | None:
+    """(value, trial number) of the best trial so far, or None before the first completes."""
+    best = best_trial(sweep)
+    if best is None:
+        return None
+    assert best.value is not None  # the best trial is a COMPLETE one, which has a value
+    return best.value, best.number
 
 
 def trial_summary(sweep: Sweep) -> list[dict[str, Any]]:
@@ -362,6 +379,9 @@ def trial_summary(sweep: Sweep) -> list[dict[str, Any]]:
             note = f"retried as #{retried[trial.number]}" + (f" ({note})" if note else "")
         elif trial.state == TrialState.FAIL and not note:
             note = "worker lost"
+        last_epoch = max(trial.intermediate_values, default=None)
+        if trial.state == TrialState.PRUNED and not note:
+            note = f"pruned at epoch {last_epoch}" if last_epoch is not None else "pruned"
         rows.append(
             {
                 "trial": trial.number,
@@ -372,6 +392,9 @@ def trial_summary(sweep: Sweep) -> list[dict[str, Any]]:
                 "seed": cell.seed if cell else None,
                 "variant": cell.variant if cell else None,
                 "value": trial.value if trial.state == TrialState.COMPLETE else None,
+                # The last value the pruner saw, and at which epoch (a pruned trial has no final value).
+                "last_value": trial.intermediate_values[last_epoch] if last_epoch is not None else None,
+                "last_epoch": last_epoch,
                 "epochs": len(trial.intermediate_values),
                 "run_id": attrs.get("mlflow_run_id", ""),
                 "attempt": attrs.get("attempt", 0),

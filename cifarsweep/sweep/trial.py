@@ -10,37 +10,66 @@ its checkpoint; a RUNNING run whose trial completed is closed as FINISHED.
 from __future__ import annotations
 
 import json
-import socket
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, NoReturn
 
 import optuna
 
 from cifarsweep.config import TrainConfig
 from cifarsweep.data import ImageData, load_data
-from cifarsweep.errors import TrainingDiverged, UserError
+from cifarsweep.errors import Interrupted, TrainingDiverged, UserError
+from cifarsweep.formatting import metric_value
 from cifarsweep.space import Cell, trial_config
-from cifarsweep.stores.retry import StoreUnavailable, with_retries
+from cifarsweep.stores.retry import StoreUnavailable, is_local_io_error, local_io_cause, with_retries
+from cifarsweep.sweep.parent import ensure_parent_run
+from cifarsweep.sweep.processes import process_identity
 from cifarsweep.sweep.study import (
+    OUTCOME_BAD_CHECKPOINT,
     OUTCOME_DIVERGED,
     OUTCOME_ERROR,
     OUTCOME_INTERRUPTED,
+    OUTCOME_LOCAL_IO,
     Sweep,
     cell_for,
     enqueue_retry,
-    ensure_parent_run,
     fail_trial,
+    trial_id,
 )
 from cifarsweep.tracked import record_result, run_tags, train_in_run
 from cifarsweep.tracking import schema
 from cifarsweep.tracking.recorder import RunRecorder
-from cifarsweep.train import checkpoint as ckpt
-from cifarsweep.train.results import EpochReport, Progress
+from cifarsweep.trainer import checkpoint as ckpt
+from cifarsweep.trainer.results import EpochReport, Progress
+
+logger = logging.getLogger("cifarsweep.sweep")
 
 
-class Interrupted(BaseException):
-    """SIGTERM or SIGINT: stop this trial, keep its checkpoint, and let it resume later."""
+class TrialLost(Exception):
+    """The trial was declared lost (its worker paused past the grace period) and retried elsewhere.
+
+    The run now belongs to the retry: the worker that comes back stops writing to it.
+    """
+
+
+def still_owned(sweep: Sweep, trial: optuna.Trial) -> None:
+    """Raise ``TrialLost`` unless the trial is still RUNNING, that is, still this worker's."""
+    if sweep.storage.get_trial(trial_id(trial)).state != optuna.trial.TrialState.RUNNING:
+        raise TrialLost(f"trial {trial.number} was declared lost and handed to a retry")
+
+
+def _is_owned(sweep: Sweep, trial: optuna.Trial) -> bool:
+    try:
+        still_owned(sweep, trial)
+    except TrialLost:
+        return False
+    return True
+
+
+# Optuna's own fence: a write to a trial that another process marked finished.
+LOST_ERRORS = (TrialLost, optuna.exceptions.UpdateFinishedTrialError)
 
 
 @dataclass
@@ -52,21 +81,6 @@ class TrialOutcome:
     run_id: str
     epochs_trained: int
     resumed_from: int
-
-
-def process_identity() -> dict:
-    """Host, pid and the process's start time: a pid alone can be reused after a reboot."""
-    import os
-
-    return {"host": socket.gethostname(), "pid": os.getpid(), "started": process_start_time(os.getpid())}
-
-
-def process_start_time(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[19]
-    except OSError:
-        return None
 
 
 class Heartbeat:
@@ -130,19 +144,20 @@ def _open_run(
         # Tags first: reconcile closes RUNNING runs whose tagged trial is not running.
         recorder.set_tags({**tags, schema.TAG_RECOVERY: f"resumed by trial {trial.number}"})
         client.update_run(previous, status="RUNNING")
+        # Re-record what the run lacks (artifacts deleted mid-sweep): params skip those logged, config.yaml is rewritten.
+        recorder.log_config(cfg)
         return recorder, True
     parent = ensure_parent_run(sweep)
-    recorder = RunRecorder.start(
-        client, sweep.experiment_id(), run_name=f"trial-{trial.number:04d}", tags=tags, parent_run_id=parent
-    )
+    recorder = RunRecorder.start(client, sweep.experiment_id(), run_name=cell.run_name, tags=tags, parent_run_id=parent)
     recorder.log_config(cfg)
     trial.set_user_attr("mlflow_run_id", recorder.run_id)
     return recorder, False
 
 
 def _resume_history(checkpoint_dir) -> list[dict]:
+    """The epochs ``last.pt`` holds; ``ckpt.UnreadableCheckpoint`` when it cannot be resumed from."""
     last = checkpoint_dir / ckpt.LAST
-    return ckpt.load(last).get("history", []) if last.is_file() else []
+    return ckpt.load_resumable(last)["history"] if last.is_file() else []
 
 
 def run_trial(
@@ -175,7 +190,10 @@ def run_trial(
         raise
     recorder, resumed = with_retries(lambda: _open_run(sweep, trial, cell, cfg, data), "open the trial's run")
     checkpoint_dir = with_retries(recorder.fetch_checkpoint, "fetch the checkpoint")
-    history = _resume_history(checkpoint_dir)
+    try:
+        history = _resume_history(checkpoint_dir)
+    except ckpt.UnreadableCheckpoint as exc:
+        return _restart_from_scratch(sweep, trial, recorder, cell, checkpoint_dir, str(exc))
     resumed_from = len(history)
 
     def record_resume() -> None:
@@ -201,59 +219,159 @@ def run_trial(
         if on_epoch is not None:
             on_epoch(trial, report)
         if prune:
-            raise optuna.TrialPruned(f"pruned at epoch {report.epoch}: {metric} = {report.metrics().get(metric):.4f}")
+            raise optuna.TrialPruned(
+                f"pruned at epoch {report.epoch}: {metric} = {metric_value(metric, report.metrics().get(metric))}"
+            )
 
     def outcome(state: str, value: float | None, epochs: int) -> TrialOutcome:
         return TrialOutcome(trial.number, state, value, cell, recorder.run_id, epochs, resumed_from)
 
+    def owned_call(call: Callable[[], Any], what: str) -> Any:
+        # Every store write of the training first checks that the trial is still ours: a worker
+        # paused past the grace period comes back to find its run resumed by a retry.
+        def checked() -> Any:
+            still_owned(sweep, trial)
+            return call()
+
+        return with_retries(checked, what)
+
+    def lost() -> TrialOutcome:
+        logger.warning("trial %d was declared lost while this worker paused; leaving it to its retry", trial.number)
+        return outcome("LOST", None, 0)
+
     try:
-        result = train_in_run(recorder, cfg, data, checkpoint_dir, progress, after_epoch=epoch_done, guard=with_retries)
+        result = train_in_run(
+            recorder,
+            cfg,
+            data,
+            checkpoint_dir,
+            progress,
+            after_epoch=epoch_done,
+            guard=owned_call,
+            before_checkpoint=lambda _epoch: with_retries(lambda: still_owned(sweep, trial), "check the trial"),
+        )
+    except LOST_ERRORS:
+        return lost()
     except optuna.TrialPruned as exc:
         reason = str(exc)
 
         def pruned() -> None:
-            recorder.set_tags({schema.TAG_STATE: "PRUNED"})
+            still_owned(sweep, trial)
+            name = recorder.run.info.run_name or cell.run_name
+            if not name.endswith(schema.PRUNED_NAME_SUFFIX):
+                name += schema.PRUNED_NAME_SUFFIX
+            recorder.set_tags({schema.TAG_STATE: "PRUNED", schema.TAG_RUN_NAME: name})
             recorder.end("KILLED", reason)
+            trial.set_user_attr("reason", reason)  # `status` shows why
             sweep.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
 
-        with_retries(pruned, "record the pruned trial")
+        try:
+            with_retries(pruned, "record the pruned trial")
+        except LOST_ERRORS:
+            return lost()
         return outcome("PRUNED", None, 0)
     except (Interrupted, KeyboardInterrupt):
-        recorder.set_tags({schema.TAG_STATE: "INTERRUPTED", schema.TAG_RECOVERY: "resumes when the sweep runs again"})
-        recorder.end("KILLED", "interrupted; the trial resumes from its checkpoint when the sweep runs again")
-        give_back(sweep, trial, "interrupted")
+        if _is_owned(sweep, trial):  # else the run is the retry's: the signal only stops this worker
+            recorder.set_tags(
+                {schema.TAG_STATE: "INTERRUPTED", schema.TAG_RECOVERY: "resumes when the sweep runs again"}
+            )
+            recorder.end("KILLED", "interrupted; the trial resumes from its checkpoint when the sweep runs again")
+            give_back(sweep, trial, "interrupted")
         raise
     except StoreUnavailable:
         raise  # nothing can be recorded; the heartbeat stops and the trial is retried elsewhere
     except TrainingDiverged as exc:
         return _failed(sweep, trial, recorder, OUTCOME_DIVERGED, str(exc), outcome)
     except Exception as exc:  # out of memory, bad data, a bug: this trial fails, the sweep goes on
+        if is_local_io_error(exc):
+            _stop_on_local_io(sweep, trial, recorder, exc)
         return _failed(sweep, trial, recorder, OUTCOME_ERROR, f"{type(exc).__name__}: {exc}", outcome)
 
     value = objective_value(metric, result.history[-1] if result.history else None, result.final_metrics())
 
+    told = False
+
     def completed() -> None:
-        record_result(recorder, result, cfg, keep_last=True)
-        recorder.set_tags({schema.TAG_STATE: "COMPLETE"})
-        sweep.study.tell(trial, value)
+        nonlocal told
+        if not told:  # a retry after our own tell() must not take the COMPLETE trial for a lost one
+            still_owned(sweep, trial)
+            record_result(recorder, result, cfg, keep_last=True)
+            recorder.set_tags({schema.TAG_STATE: "COMPLETE"})
+            sweep.study.tell(trial, value)
+            told = True
         recorder.end("FINISHED")
 
-    with_retries(completed, "record the result")
+    try:
+        with_retries(completed, "record the result")
+    except LOST_ERRORS:
+        return lost()
     (checkpoint_dir / ckpt.LAST).unlink(missing_ok=True)
     return outcome("COMPLETE", value, result.epochs_trained)
 
 
 def give_back(sweep: Sweep, trial: optuna.Trial, reason: str) -> None:
     """Mark the trial as interrupted and queue it again (not counted as a retry)."""
-    fail_trial(sweep, trial._trial_id, OUTCOME_INTERRUPTED, reason)
-    enqueue_retry(sweep, sweep.storage.get_trial(trial._trial_id), count_attempt=False)
+    fail_trial(sweep, trial_id(trial), OUTCOME_INTERRUPTED, reason)
+    enqueue_retry(sweep, sweep.storage.get_trial(trial_id(trial)), count_attempt=False)
+
+
+def _restart_from_scratch(
+    sweep: Sweep, trial: optuna.Trial, recorder: RunRecorder, cell: Cell, checkpoint_dir, reason: str
+) -> TrialOutcome:
+    """An unreadable ``last.pt``: set it aside, fail this attempt with the reason, queue a fresh start.
+
+    The retry gets a new run: the old one holds epochs of a training nobody can continue.
+    """
+    reason = f"unreadable checkpoint, the trial starts again from scratch: {reason}"
+    ckpt.set_aside(checkpoint_dir / ckpt.LAST)
+
+    def record() -> None:
+        recorder.set_tags({schema.TAG_STATE: "FAIL"})
+        recorder.end("FAILED", reason)
+        fail_trial(sweep, trial_id(trial), OUTCOME_BAD_CHECKPOINT, reason)
+        enqueue_retry(sweep, sweep.storage.get_trial(trial_id(trial)), count_attempt=True, fresh_run=True)
+
+    with_retries(record, "record the unreadable checkpoint")
+    return TrialOutcome(trial.number, "FAIL", None, cell, recorder.run_id, 0, 0)
+
+
+class LocalDiskError(RuntimeError):
+    """This machine's disk refused a write (full, over quota, read-only, failing): the worker stops."""
+
+
+def _stop_on_local_io(sweep: Sweep, trial: optuna.Trial, recorder: RunRecorder, exc: Exception) -> NoReturn:
+    """Fail this attempt with the reason, queue the cell to resume later, and stop the worker.
+
+    Not the trial's fault, so not a failure that counts: every later trial on this
+    disk would fail the same way, so the worker stops rather than burn the grid.
+    """
+    cause = local_io_cause(exc)
+    detail = " ".join(str(cause).split())[:300] or type(cause).__name__
+    reason = f"local disk error ({type(cause).__name__}: {detail}); free space and run the sweep again to resume"
+
+    def record() -> None:
+        still_owned(sweep, trial)
+        recorder.set_tags({schema.TAG_STATE: "FAIL", schema.TAG_RECOVERY: "resumes when the sweep runs again"})
+        recorder.end("FAILED", reason)
+        fail_trial(sweep, trial_id(trial), OUTCOME_LOCAL_IO, reason)
+        enqueue_retry(sweep, sweep.storage.get_trial(trial_id(trial)), count_attempt=False)
+
+    try:
+        with_retries(record, "record the disk error")
+    except LOST_ERRORS:
+        pass
+    raise LocalDiskError(f"trial {trial.number}: {reason}") from None
 
 
 def _failed(sweep: Sweep, trial, recorder: RunRecorder, kind: str, reason: str, outcome) -> TrialOutcome:
     def record() -> None:
+        still_owned(sweep, trial)  # a lost trial's run is its retry's to close
         recorder.set_tags({schema.TAG_STATE: "FAIL"})
         recorder.end("FAILED", reason)
-        fail_trial(sweep, trial._trial_id, kind, reason)
+        fail_trial(sweep, trial_id(trial), kind, reason)
 
-    with_retries(record, "record the failed trial")
+    try:
+        with_retries(record, "record the failed trial")
+    except LOST_ERRORS:
+        return outcome("LOST", None, 0)
     return outcome("FAIL", None, 0)

@@ -16,10 +16,11 @@ from contextlib import contextmanager
 
 from cifarsweep.config import TrainConfig
 from cifarsweep.data import ImageData, load_data
+from cifarsweep.errors import Interrupted
 from cifarsweep.stores.retry import with_retries
 from cifarsweep.sweep.reconcile import StaleTrialHandler, reconcile
-from cifarsweep.sweep.study import Sweep, claim_trial, remaining
-from cifarsweep.sweep.trial import Heartbeat, Interrupted, TrialOutcome, run_trial
+from cifarsweep.sweep.study import Sweep, claim_trial, remaining, trial_id
+from cifarsweep.sweep.trial import Heartbeat, TrialOutcome, run_trial
 
 IDLE_POLL_SECONDS = 2.0
 DATA_FIELDS = (
@@ -53,7 +54,7 @@ def terminate_as_interrupt():
     """SIGTERM (Slurm preemption, Kubernetes eviction, `kill`) stops the trial like Ctrl-C does."""
 
     def raise_interrupted(signum, _frame):
-        raise Interrupted(f"signal {signum}")
+        raise Interrupted(signum)
 
     try:
         previous = signal.signal(signal.SIGTERM, raise_interrupted)
@@ -104,8 +105,8 @@ class Worker:
                         break
                     time.sleep(IDLE_POLL_SECONDS)  # others are still training; their trials may come back
                     continue
-                self.sweep.storage.record_heartbeat(trial._trial_id)
-                with Heartbeat(self.sweep.storage, trial._trial_id, self.sweep.spec.sweep.heartbeat_interval):
+                self.sweep.storage.record_heartbeat(trial_id(trial))
+                with Heartbeat(self.sweep.storage, trial_id(trial), self.sweep.spec.sweep.heartbeat_interval):
                     outcome = self._run_one(trial)
                 self.outcomes.append(outcome)
                 if self.on_trial is not None:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -22,6 +23,7 @@ from cifarsweep.config import TrainConfig
 from cifarsweep.errors import UserError
 from cifarsweep.tracking.readers import open_reader
 from cifarsweep.tracking.schema import (
+    EPOCH_SECONDS_METRIC,
     METRIC_PREFIX,
     PARAM_PREFIX,
     SPEC_ARTIFACT,
@@ -55,7 +57,7 @@ _STATE_OF_STATUS = {
 
 
 @dataclass(frozen=True)
-class Sweep:
+class SweepRecord:
     """What the sweep's parent run says about the sweep."""
 
     name: str
@@ -79,7 +81,7 @@ class Sweep:
 class SweepFrames:
     """A sweep's runs: ``trials`` (one row per trial run) and ``metrics`` (long, per epoch)."""
 
-    sweep: Sweep
+    sweep: SweepRecord
     trials: pd.DataFrame
     metrics: pd.DataFrame
     tracking_uri: str = ""
@@ -213,12 +215,12 @@ def latest_sweep(tracking_uri: str | None = None) -> str:
     return str(sweeps["name"].iloc[0])
 
 
-def _sweep_from(row: pd.Series, tags: dict[str, str], params: dict[str, str], spec: dict) -> Sweep:
+def _sweep_from(row: pd.Series, tags: dict[str, str], params: dict[str, str], spec: dict) -> SweepRecord:
     try:
         swept = json.loads(tags.get(TAG_SWEPT, "[]"))
     except json.JSONDecodeError:
         swept = []
-    return Sweep(
+    return SweepRecord(
         name=row["name"],
         experiment_id=row["experiment_id"],
         parent_run_id=row["parent_run_id"],
@@ -271,7 +273,7 @@ def load_sweep(
         sweep = _sweep_from(row, own, dict(zip(params["key"], params["value"])), spec)
         runs, tags, params, latest = reader.experiment_runs(sweep.experiment_id)
         trials = _trial_frame(runs, tags, params, latest, _trial_ids(tags, sweep.parent_run_id))
-        keys = None if metrics is None else sorted(set(metrics) | {sweep.objective})
+        keys = None if metrics is None else sorted(set(metrics) | {sweep.objective, EPOCH_SECONDS_METRIC})
         history = reader.metric_history(None, keys, sweep.experiment_id) if not trials.empty else _empty_history()
     finally:
         reader.close()
@@ -279,7 +281,38 @@ def load_sweep(
     if not history.empty:
         steps = history.groupby("run_id", observed=True)["step"].max()
         trials["epochs_done"] = trials["run_id"].map(steps).fillna(0).astype(int)
+        trials["duration_s"] = training_seconds(trials, history)
     return SweepFrames(sweep, trials, history, uri)
+
+
+def training_clock(rows: pd.DataFrame, history: pd.DataFrame, wall: np.ndarray) -> np.ndarray:
+    """Seconds of training up to the end of each row's epoch (its run's cumulative ``epoch_seconds``).
+
+    ``rows`` has run_id and step; a resumed run's time axis then skips the hours it
+    sat interrupted. ``wall`` (seconds since the run's start) stands where a run
+    logged no epoch time.
+    """
+    epochs = history[history["metric"] == EPOCH_SECONDS_METRIC].sort_values(["run_id", "step"])
+    if epochs.empty:
+        return wall
+    totals = epochs.groupby("run_id", observed=True)["value"].cumsum().to_numpy()
+    clock = pd.Series(totals, index=pd.MultiIndex.from_arrays([epochs["run_id"].astype(str), epochs["step"]]))
+    keys = pd.MultiIndex.from_arrays([rows["run_id"].astype(str).to_numpy(), rows["step"].to_numpy()])
+    trained = clock.reindex(keys).to_numpy(dtype=float)
+    return np.where(np.isnan(trained), wall, trained)
+
+
+def training_seconds(trials: pd.DataFrame, history: pd.DataFrame) -> pd.Series:
+    """Per trial, the seconds it trained: the sum of its epochs' ``epoch_seconds``.
+
+    A resumed run's wall-clock span (end - start) includes the hours it sat
+    interrupted; the sum counts only the training. Runs that logged no epoch
+    keep their wall-clock span.
+    """
+    epochs = history[history["metric"] == EPOCH_SECONDS_METRIC]
+    total = epochs.groupby("run_id", observed=True)["value"].sum()
+    total.index = total.index.astype(str)
+    return trials["run_id"].astype(str).map(total).fillna(trials["duration_s"]).astype(float)
 
 
 def _empty_history() -> pd.DataFrame:
@@ -367,6 +400,8 @@ def load_run(run_id: str, tracking_uri: str | None = None) -> RunFrames:
         history = reader.metric_history([run_id], None)
     finally:
         reader.close()
-    row = _trial_frame(runs, tags, params, latest, {run_id}).iloc[0]
+    frame, history = _trial_frame(runs, tags, params, latest, {run_id}), tidy_history(history)
+    if not history.empty:
+        frame["duration_s"] = training_seconds(frame, history)
     param_map = {k: parse_param(k, v) for k, v in zip(params["key"], params["value"])}
-    return RunFrames(row, tidy_history(history), experiment, param_map)
+    return RunFrames(frame.iloc[0], history, experiment, param_map)

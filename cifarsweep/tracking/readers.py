@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import pandas as pd
@@ -34,6 +35,9 @@ from cifarsweep.errors import UserError
 from cifarsweep.stores.urls import is_server_uri, mask_password, sqlite_path
 from cifarsweep.tracking.schema import TAG_KIND
 from cifarsweep.tracking.store import local_artifact_dir, store_exists
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Dialect
 
 _RUN_COLUMNS = ["run_id", "run_name", "status", "start_ms", "end_ms", "artifact_uri", "experiment_id"]
 
@@ -67,7 +71,7 @@ class _SqlReader:
         if sqlite_path(uri) is not None:
             from sqlalchemy.dialects import sqlite
 
-            self.dialect = sqlite.dialect()
+            self.dialect: Dialect = sqlite.dialect()
             self._engine = None
         else:
             self._engine = sa.create_engine(uri, pool_pre_ping=True)
@@ -165,7 +169,10 @@ class _SqlReader:
         """Every logged value of ``keys`` (all keys when None) for the runs, in one SELECT."""
         m = self.metrics.c
         query = self.sa.select(m.run_uuid, m.key, m.step, m.value, m.timestamp, m.is_nan)
-        query = query.where(m.run_uuid.in_(run_ids if run_ids is not None else self._active_runs([experiment_id])))
+        if run_ids is None:
+            assert experiment_id is not None, "metric_history needs run ids or an experiment"
+            run_ids = self._active_runs([experiment_id])
+        query = query.where(m.run_uuid.in_(run_ids))
         if keys is not None:
             query = query.where(m.key.in_(keys))
         return _nan_where_flagged(self.frame(query, ["run_id", "key", "step", "value", "timestamp", "is_nan"]))
@@ -243,7 +250,8 @@ class _RestReader:
             return None
 
     def _search(self, experiment_ids: list[str], filter_string: str = "") -> list:
-        runs, token = [], None
+        runs: list[Any] = []
+        token = None
         while True:
             page = self.client.search_runs(experiment_ids, filter_string, max_results=self.PAGE, page_token=token)
             runs.extend(page)
@@ -253,7 +261,10 @@ class _RestReader:
 
     @staticmethod
     def _frames(runs: list, experiments: dict[str, str] | None = None):
-        rows, tags, params, latest = [], [], [], []
+        rows: list[list[Any]] = []
+        tags: list[tuple[str, str, str]] = []
+        params: list[tuple[str, str, str]] = []
+        latest: list[tuple[Any, ...]] = []
         for run in runs:
             info = run.info
             row = [
@@ -310,9 +321,12 @@ class _RestReader:
     def metric_history(
         self, run_ids: list[str] | None, keys: list[str] | None, experiment_id: str | None = None
     ) -> pd.DataFrame:
-        runs = self._searched.get(experiment_id) if run_ids is None else [self.client.get_run(rid) for rid in run_ids]
-        if runs is None:
-            runs = self._search([experiment_id])
+        if run_ids is None:
+            assert experiment_id is not None, "metric_history needs run ids or an experiment"
+            cached = self._searched.get(experiment_id)
+            runs = cached if cached is not None else self._search([experiment_id])
+        else:
+            runs = [self.client.get_run(rid) for rid in run_ids]
         run_ids = [run.info.run_id for run in runs]
         if keys is None:
             keys = sorted({key for run in runs for key in run.data.metrics})

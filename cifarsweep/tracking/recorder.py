@@ -25,11 +25,30 @@ from cifarsweep.manifest import build_manifest
 from cifarsweep.tracking import schema
 from cifarsweep.tracking.schema import CHECKPOINT_ARTIFACT_DIR, TAG_PARENT, TAG_REASON
 from cifarsweep.tracking.store import local_artifact_dir
-from cifarsweep.train import checkpoint as ckpt
-from cifarsweep.train.results import EPOCH_METRICS, EpochReport, TrainResult
+from cifarsweep.trainer import checkpoint as ckpt
+from cifarsweep.trainer.results import EPOCH_METRICS, EpochReport, TrainResult
 
 CACHE_DIR = Path("mlruns") / ".checkpoint-cache"
 MAX_PARAMS_PER_BATCH = 100
+
+
+def log_metrics_once(client, run_id: str, values: dict[str, float], step: int, timestamp: int) -> None:
+    """Log ``values`` at ``step``, skipping every key that already has a value at that step.
+
+    For writes that a kill or a retry can repeat (a run's final metrics, a sweep's best
+    value). The caller gives a timestamp that does not depend on when the write happens,
+    so two processes racing past the check write identical rows, which MLflow's
+    metrics key (key, timestamp, step, value) folds into one.
+    """
+    from mlflow.entities import Metric
+
+    fresh = [
+        Metric(key, float(value), timestamp, step)
+        for key, value in values.items()
+        if step not in {m.step for m in client.get_metric_history(run_id, key)}
+    ]
+    if fresh:
+        client.log_batch(run_id, metrics=fresh)
 
 
 class RunRecorder:
@@ -40,6 +59,9 @@ class RunRecorder:
         self.run_id = run_id
         self.run = client.get_run(run_id)
         self._local_artifacts = local_artifact_dir(self.run.info.artifact_uri)
+        # One timestamp per epoch, kept across retries: a retried log_batch whose first try
+        # landed then writes the very same rows, which MLflow stores once.
+        self._epoch_stamps: dict[int, int] = {}
 
     @classmethod
     def start(
@@ -118,7 +140,7 @@ class RunRecorder:
 
         if report.epoch in getattr(self, "_logged_steps", ()):
             return
-        timestamp = int(time.time() * 1000)
+        timestamp = self._epoch_stamps.setdefault(report.epoch, int(time.time() * 1000))
         metrics = [Metric(name, value, timestamp, report.epoch) for name, value in report.metrics().items()]
         self.client.log_batch(self.run_id, metrics=metrics)
 
@@ -146,12 +168,9 @@ class RunRecorder:
         ``figures`` maps an artifact name to a function that draws the figure into
         the path it is given: the store layer files figures but does not draw them.
         """
-        from mlflow.entities import Metric
-
-        timestamp = int(time.time() * 1000)
         last_epoch = result.history[-1].epoch if result.history else 0
-        finals = [Metric(name, value, timestamp, last_epoch) for name, value in result.final_metrics().items()]
-        self.client.log_batch(self.run_id, metrics=finals)
+        # A kill after this line resumes and records the result again: log each final metric once.
+        log_metrics_once(self.client, self.run_id, result.final_metrics(), last_epoch, self.run.info.start_time)
         manifest = build_manifest(
             result.device,
             result.precision,
@@ -194,7 +213,13 @@ class RunRecorder:
             self.client.set_tag(self.run_id, key, str(value))
 
     def end(self, status: str = "FINISHED", reason: str | None = None) -> None:
-        """Close the run as FINISHED, FAILED or KILLED; a reason goes in a tag."""
+        """Close the run as FINISHED, FAILED or KILLED; a reason goes in a tag.
+
+        A run that finishes after a resume drops the reason an earlier attempt left
+        ("interrupted; the trial resumes ..."): it no longer holds.
+        """
         if reason:
             self.client.set_tag(self.run_id, TAG_REASON, reason[:5000])
+        elif status == "FINISHED" and TAG_REASON in self.client.get_run(self.run_id).data.tags:
+            self.client.delete_tag(self.run_id, TAG_REASON)
         self.client.set_terminated(self.run_id, status=status)

@@ -17,6 +17,15 @@ TAG_RUN_NAME = "mlflow.runName"
 TAG_TRAIN_IMAGES = "cifarsweep.train_images"
 TAG_STEPS_PER_EPOCH = "cifarsweep.steps_per_epoch"
 TAG_RESUMED_FROM = "cifarsweep.resumed_from_epoch"
+TAG_NOTE = "mlflow.note.content"  # the run's description in the MLflow UI (markdown)
+
+# -- experiment tags -------------------------------------------------------------
+# MLflow 3's UI opens an experiment in its GenAI view (traces, judges) unless told it is model training.
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND_TRAINING = "custom_model_development"
+
+# -- run names -------------------------------------------------------------------
+PRUNED_NAME_SUFFIX = " (pruned)"  # appended to a pruned trial's run name, so the runs table tells it from a failure
 
 # -- tags of a trial's child run -----------------------------------------------
 TAG_SWEEP = "cifarsweep.sweep"
@@ -38,10 +47,13 @@ TAG_SEEDS = "cifarsweep.seeds"
 TAG_VARIANTS = "cifarsweep.variants"
 TAG_STORAGE = "cifarsweep.storage"  # the Optuna storage URL, password masked
 TAG_SPEC = "cifarsweep.spec"
+TAG_PARENT_CLAIM = "cifarsweep.parent_claim"  # the token of the claim that created this parent run
 
 # -- names in the frames the readers return -------------------------------------
 PARAM_PREFIX = "params."
 METRIC_PREFIX = "metrics."
+# The per-epoch metric that times the training pass: a run's training time is their sum.
+EPOCH_SECONDS_METRIC = "epoch_seconds"
 
 # -- artifacts -----------------------------------------------------------------
 CONFIG_ARTIFACT = "config.yaml"  # the resolved TrainConfig

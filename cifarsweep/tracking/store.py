@@ -13,10 +13,12 @@ import logging
 import os
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from cifarsweep.errors import UserError
 from cifarsweep.stores.urls import absolute_sqlite, is_server_uri, mask_password, sqlite_exists, sqlite_path
+from cifarsweep.tracking import schema
 
 DEFAULT_DIR = Path("mlruns")
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
@@ -33,15 +35,34 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
 
 
 def prepare_local_store(uri: str) -> None:
-    """Create the folder of an embedded SQLite store (called just before the first write)."""
+    """Create an embedded SQLite store if missing, and check it if found (called just before the first use).
+
+    Created whole, under a lock (``sqlite_store``): concurrent first runs and a
+    full disk cannot leave it half migrated.
+    """
+    from cifarsweep.tracking.sqlite_store import ensure_sqlite_store
+
     path = sqlite_path(uri)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_sqlite_store(uri)
 
 
 def store_exists(uri: str) -> bool:
     """False when an embedded SQLite store has not been created yet (servers: assume yes)."""
     return sqlite_exists(uri)
+
+
+def find_run(mlflow_client: Any, run_id: str) -> Any | None:
+    """The run ``run_id``, or None when the store has none by that id (other store errors propagate)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow_client.get_run(run_id)
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise
+        return None
 
 
 def client(uri: str | None = None):
@@ -80,9 +101,17 @@ def get_or_create_experiment(mlflow_client, uri: str, name: str) -> str:
     if experiment is not None:
         if experiment.lifecycle_stage == "deleted":
             mlflow_client.restore_experiment(experiment.experiment_id)
+        if schema.TAG_EXPERIMENT_KIND not in experiment.tags:  # made by an older version: show the training view
+            mlflow_client.set_experiment_tag(
+                experiment.experiment_id, schema.TAG_EXPERIMENT_KIND, schema.EXPERIMENT_KIND_TRAINING
+            )
         return experiment.experiment_id
     try:
-        return mlflow_client.create_experiment(name, artifact_location=artifact_location(uri, name))
+        return mlflow_client.create_experiment(
+            name,
+            artifact_location=artifact_location(uri, name),
+            tags={schema.TAG_EXPERIMENT_KIND: schema.EXPERIMENT_KIND_TRAINING},
+        )
     except Exception:  # another worker created it between our look and our create
         experiment = mlflow_client.get_experiment_by_name(name)
         if experiment is None:
@@ -98,6 +127,15 @@ def local_artifact_dir(artifact_uri: str) -> Path | None:
     if parsed.scheme == "" or (len(parsed.scheme) == 1 and os.name == "nt"):
         return Path(artifact_uri)
     return None
+
+
+def check_store(uri: str) -> None:
+    """Before the first write: another application's database, or a store that cannot be reached, is bad input."""
+    from cifarsweep.stores.schema_check import require_own_schema
+
+    require_own_schema(uri, "experiments", "MLflow tracking store")
+    if is_server_uri(uri) or uri.startswith(("postgresql", "mysql")):
+        check_reachable(uri)
 
 
 def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
@@ -135,7 +173,7 @@ def _check_http(uri: str, timeout_s: float) -> None:
     import urllib.request
 
     parsed = urlparse(uri)
-    netloc = parsed.hostname + (f":{parsed.port}" if parsed.port else "")
+    netloc = (parsed.hostname or "") + (f":{parsed.port}" if parsed.port else "")  # no host: urlopen says so
     health = parsed._replace(netloc=netloc, path=parsed.path.rstrip("/") + "/health").geturl()
     try:
         with urllib.request.urlopen(health, timeout=timeout_s):

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from cifarsweep.tracking import schema
+from cifarsweep.tracking.recorder import log_metrics_once
 
 
 def create_parent_run(
@@ -28,6 +29,39 @@ def create_parent_run(
     return run_id
 
 
+def find_claimed_parent_run(client, experiment_id: str, claim_token: str) -> str | None:
+    """The parent run created under ``claim_token`` (by a claimant that died before recording it), if any."""
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{schema.TAG_PARENT_CLAIM}` = '{claim_token}'", max_results=1
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def discard_parent_run(client, run_id: str) -> None:
+    """Delete a parent run that lost the claim to another process's (it holds no trial)."""
+    client.delete_run(run_id)
+
+
+def set_tag_racing(client, run_id: str, key: str, value: str, attempts: int = 5) -> None:
+    """``set_tag`` that survives another process setting the same tag at the same moment.
+
+    Every finishing worker closes the parent run with the same tags. MLflow's SQL
+    store writes a tag as select-then-insert, so two writers of a new tag can both
+    insert and one fails on the primary key (seen on PostgreSQL behind a server).
+    The loser's next attempt finds the row and updates it to the same value.
+    """
+    for attempt in range(attempts):
+        try:
+            client.set_tag(run_id, key, value)
+            return
+        except Exception as exc:
+            text = str(exc)
+            duplicate = "UniqueViolation" in text or "IntegrityError" in text or "UNIQUE constraint" in text
+            if not duplicate or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
 def finalize_parent_run(
     client,
     run_id: str,
@@ -37,17 +71,19 @@ def finalize_parent_run(
     complete: bool,
 ) -> None:
     """Best value (name, value, step) and best-trial tags, the trials table, then close the run."""
-    from mlflow.entities import Metric
-
     if best_metric is not None:
+        # Every `run` and every finishing worker closes the parent: the best value goes in once per step.
         key, value, step = best_metric
-        client.log_batch(run_id, metrics=[Metric(key, float(value), int(time.time() * 1000), step)])
-    for key, value in best_tags.items():
-        client.set_tag(run_id, key, value)
+        start = client.get_run(run_id).info.start_time
+        log_metrics_once(client, run_id, {key: value}, step, start)
+    for tag, text in best_tags.items():
+        set_tag_racing(client, run_id, tag, text)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / schema.SUMMARY_ARTIFACT
         pd.DataFrame(summary_rows).to_csv(path, index=False)
         client.log_artifact(run_id, str(path))
     if not complete:
-        client.set_tag(run_id, schema.TAG_REASON, "stopped before every trial finished; run the sweep again to resume")
+        set_tag_racing(
+            client, run_id, schema.TAG_REASON, "stopped before every trial finished; run the sweep again to resume"
+        )
     client.set_terminated(run_id, status="FINISHED" if complete else "KILLED")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cifarsweep.errors import UserError
-from cifarsweep.train.results import EpochReport
+from cifarsweep.trainer.results import EpochReport
 
 
 class TensorBoardWriter:

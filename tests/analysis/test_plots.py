@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from matplotlib.container import BarContainer
 
-from cifarsweep.analysis import frames, plots
+from cifarsweep.analysis import frames, plots, search_frames, search_plots
 from cifarsweep.analysis.style import close
 from cifarsweep.tracking import query
 from tests.support.report_fixtures import report_store  # noqa: F401  (fixture)
@@ -53,10 +53,14 @@ def test_heatmap_draws_cell_means_annotations_and_marks_blanks(grid, tmp_path):
         drawn = ax.collections[0].get_array().ravel()  # rows: weight_decay in order, columns: lr
         assert np.ma.getmaskarray(drawn).tolist() == expected.isna().to_numpy().ravel().tolist()
         assert drawn.compressed() == pytest.approx(expected.to_numpy().ravel()[~expected.isna().to_numpy().ravel()])
-        texts = {t.get_text() for t in ax.texts if t.get_gid() != "blank"}
-        assert texts == set(part["annotation"].dropna()) - {""}
+        texts = {t.get_text() for t in ax.texts if t.get_gid() != "blank"} - {""}
+        assert texts == set(part.loc[part["n"] > 0, "annotation"])
+        assert all("n=" in text for text in texts)  # n is shown in every filled cell
         blanks = [t for t in ax.texts if t.get_gid() == "blank"]
-        assert len(blanks) == part["n"].eq(0).sum() == 3 and blanks[0].get_text() == plots.BLANK_TEXT
+        assert len(blanks) == part["n"].eq(0).sum() == 3
+        assert sorted(t.get_text() for t in blanks) == sorted(part.loc[part["n"] == 0, "blank"])  # says why
+        outlined = [p for p in ax.patches if p.get_gid() == "overlaps_best"]
+        assert len(outlined) == part["overlaps_best"].sum()
         assert [t.get_text() for t in ax.get_xticklabels()] == ["1e-3", "0.01"]
         assert [t.get_text() for t in ax.get_yticklabels()] == ["1e-4", "5e-4", "1e-3"]
         assert ax.get_xlabel() == "lr" and ax.get_ylabel() == "weight_decay"
@@ -72,8 +76,9 @@ def test_curves_draw_mean_lines_bands_and_the_lr_schedules(grid, tmp_path):
     figure = plots.curves(table, "lr", "epoch", schedules, title="grid: curves")
     accuracy, loss, rates = figure.axes[:3]
     for ax, metric in ((accuracy, "val_acc"), (loss, "val_loss")):
-        lines = {line.get_label(): line for line in ax.get_lines()}
+        lines = {line.get_label().split(" (")[0]: line for line in ax.get_lines()}
         assert set(lines) == {"1e-3", "0.01"}
+        assert {line.get_label() for line in ax.get_lines()} == {"1e-3 (n=2)", "0.01 (n=2)"}
         for level, line in lines.items():
             part = csv[(csv["metric"] == metric) & (csv["lr"].astype(str) == level)].sort_values("epoch")
             assert line.get_xdata().tolist() == part["epoch"].tolist()
@@ -95,7 +100,7 @@ def test_curves_against_time_use_the_elapsed_seconds(grid):
     figure = plots.curves(table, "grad_clip", "time")
     ax = figure.axes[0]
     line = ax.get_lines()[0]
-    part = table[table["grad_clip"] == line.get_label()]
+    part = table[table["grad_clip"] == line.get_label().split(" (")[0]]
     assert line.get_xdata().tolist() == part["elapsed_s"].tolist() == [10.0, 20.0, 30.0]
     assert ax.get_xlabel() == "wall-clock time since the run started"
     close(figure)
@@ -110,7 +115,8 @@ def test_ablation_bars_and_error_bars_are_the_table(report_store, tmp_path):  # 
         bars = next(c for c in ax.containers if isinstance(c, BarContainer))
         assert [p.get_height() for p in bars.patches] == pytest.approx(part["mean"].tolist())
         segments = bars.errorbar.lines[2][0].get_segments()
-        assert [(s[1][1] - s[0][1]) / 2 for s in segments] == pytest.approx(part["half_width"].tolist())
+        assert [s[0][1] for s in segments] == pytest.approx(part["lower"].tolist())
+        assert [s[1][1] for s in segments] == pytest.approx(part["upper"].tolist())
         assert [t.get_text() for t in ax.get_xticklabels()] == part["variant"].tolist()
         reference = ax.get_lines()[-1].get_ydata()[0]
         assert reference == pytest.approx(part.loc[part["reference"], "mean"].iloc[0])
@@ -128,7 +134,9 @@ def test_importances_bars_are_the_table():
 
 
 def test_parallel_coordinates_draw_one_line_per_trial_at_the_table_positions(search, tmp_path):
-    table = frames.parallel_table(search.trials, ["lr", "weight_decay", "optimizer"], "val_acc", log_params=["lr"])
+    table = search_frames.parallel_table(
+        search.trials, ["lr", "weight_decay", "optimizer"], "val_acc", log_params=["lr"]
+    )
     csv = roundtrip(table, tmp_path)
     figure = plots.parallel_coordinates(table, "val_acc", "maximize", "search: parallel coordinates")
     ax = figure.axes[0]
@@ -147,10 +155,11 @@ def test_parallel_coordinates_draw_one_line_per_trial_at_the_table_positions(sea
 
 
 def test_best_so_far_draws_the_values_and_the_running_best(search):
-    table = frames.best_so_far(search.trials, "val_acc", "maximize")
-    figure = plots.best_so_far(table, "val_acc", "search: best so far")
+    table = search_frames.best_so_far(search.trials, search.metrics, "val_acc", "maximize")
+    figure = search_plots.best_so_far(table, "val_acc", "search: best so far")
     ax = figure.axes[0]
-    assert ax.collections[0].get_offsets()[:, 1].tolist() == pytest.approx(table["value"].tolist())
-    assert ax.get_lines()[0].get_ydata() == pytest.approx(table["best"].to_numpy())
+    drawn = sorted(v for c in ax.collections for v in c.get_offsets()[:, 1].tolist())
+    assert drawn == pytest.approx(sorted(table["value"].dropna().tolist()))
+    assert ax.get_lines()[0].get_ydata() == pytest.approx(table["best"].to_numpy(), nan_ok=True)
     assert ax.get_ylabel() == "validation accuracy (%)" and ax.get_xlabel() == "trial number"
     close(figure)

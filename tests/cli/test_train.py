@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from cifarsweep.train.results import EPOCH_METRICS, FINAL_METRICS
+from cifarsweep.trainer.results import EPOCH_METRICS, FINAL_METRICS
 from tests.support import files_under
 from tests.support.cli import invoke
 
@@ -35,6 +35,7 @@ def runs(experiment="train"):
     return client, (client.search_runs([found.experiment_id]) if found else [])
 
 
+@pytest.mark.slow
 def test_train_records_a_complete_run(workdir):
     result = invoke("train", *TINY_ARGS, "--set", "tensorboard=true")
     assert result.exit_code == 0, result.output
@@ -67,6 +68,7 @@ def test_train_records_a_complete_run(workdir):
     assert '"git_commit"' in (artifacts / "manifest.json").read_text()
 
 
+@pytest.mark.slow
 def test_config_file_and_experiment_name(workdir):
     (workdir / "cfg.yaml").write_text(
         "dataset: synthetic\ntrain_subset: 100\nval_subset: 50\nwidth: 4\nmodel: resnet18\n"

@@ -102,4 +102,4 @@ def test_grid_saves_and_resumes_only_under_the_same_settings(tmp_path):
     assert saved.done.sum() == 2 and saved.loss[0, 0] == 2.5 and list(saved.pending())[0] == (0, 2)
     assert resume_or_new(tmp_path / "plane_final.npz", "plane_final", {"seed": 0, "points": 3}, axes).done.sum() == 2
     assert resume_or_new(tmp_path / "plane_final.npz", "plane_final", {"seed": 1, "points": 3}, axes).done.sum() == 0
-    assert list(grid.to_frame().columns) == ["x", "y", "loss", "acc"] and len(grid.to_frame()) == 2
+    assert list(grid.to_frame().columns) == ["x", "y", "loss", "acc", "evaluable"] and len(grid.to_frame()) == 2

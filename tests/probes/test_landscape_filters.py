@@ -96,6 +96,7 @@ class StopAfter(PointProgress):
         self.finished = True
 
 
+@pytest.mark.slow
 def test_loss_at_the_origin_is_the_loaded_models_loss(run_dir):
     _, run_id, _ = run_dir
     result = run_landscape(open_run(run_id), LandscapeOptions(line_points=3, subset=20, dims=(1,)))
@@ -114,6 +115,7 @@ def test_loss_at_the_origin_is_the_loaded_models_loss(run_dir):
     assert result.subset == 20 and result.loss_at["final"] == pytest.approx(result.grids["line_final"].loss[1])
 
 
+@pytest.mark.slow
 def test_mixed_precision_is_chosen_like_the_trainer(run_dir):
     _, run_id, _ = run_dir
     options = LandscapeOptions(line_points=3, subset=16, dims=(1,))
@@ -124,6 +126,7 @@ def test_mixed_precision_is_chosen_like_the_trainer(run_dir):
     assert half.loss_at["final"] == pytest.approx(full.loss_at["final"], rel=0.05)
 
 
+@pytest.mark.slow
 def test_tiny_landscape_writes_values_and_figures_and_logs_them_to_the_run(run_dir):
     _, run_id, artifacts = run_dir
     result = invoke("landscape", run_id, "-n", "5", "--line-points", "5", "--subset", "16", "--surface-3d")
@@ -144,6 +147,7 @@ def test_tiny_landscape_writes_values_and_figures_and_logs_them_to_the_run(run_d
     assert (folder / "plane_final.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_an_interrupted_grid_continues_where_it_stopped(run_dir):
     _, run_id, artifacts = run_dir
     options = LandscapeOptions(resolution=3, subset=16, dims=(2,))
@@ -167,6 +171,7 @@ def test_an_interrupted_grid_continues_where_it_stopped(run_dir):
         assert np.allclose(resumed.grids[name].loss, fresh.grids[name].loss, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_remote_artifact_store_downloads_checkpoints_and_uploads_results(run_dir, monkeypatch):
     folder, run_id, artifacts = run_dir
     monkeypatch.setattr("cifarsweep.probes.runs.local_artifact_dir", lambda uri: None)
@@ -177,6 +182,7 @@ def test_a_remote_artifact_store_downloads_checkpoints_and_uploads_results(run_d
     assert {"lines.png", "interpolation.csv", "line_final.npz"} <= logged(run_id, "probes/landscape")
 
 
+@pytest.mark.slow
 def test_filters_writes_its_figures_for_a_tiny_run(run_dir):
     _, run_id, artifacts = run_dir
     result = invoke("filters", run_id, "--images", "2", "--channels", "3")
@@ -195,6 +201,7 @@ def test_filters_writes_its_figures_for_a_tiny_run(run_dir):
         assert (saved["stem"] >= 0).all()  # the stem ends in a ReLU
 
 
+@pytest.mark.slow
 def test_filters_of_a_chosen_layer_and_filter(run_dir):
     _, run_id, artifacts = run_dir
     result = invoke("filters", run_id, "--layer", "layer2.0.conv1", "--filter", "3", "--checkpoint", "init")
@@ -205,6 +212,7 @@ def test_filters_of_a_chosen_layer_and_filter(run_dir):
         assert list(saved.keys()) == ["layer2.0.conv1"] and saved["layer2.0.conv1"].shape[1:] == (16, 16, 16)
 
 
+@pytest.mark.slow
 def test_conv_geometry_with_a_run_uses_its_filters_and_logs_to_it(run_dir):
     folder, run_id, _ = run_dir
     result = invoke("conv-geometry", run_id, "--out", "geo")
@@ -225,6 +233,7 @@ def make_run(config: dict, checkpoints_from: Path | None = None) -> str:
     return run_id
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["landscape", "filters", "conv-geometry"])
 @pytest.mark.parametrize(
     "case, named",
@@ -247,6 +256,7 @@ def test_run_errors_exit_2_with_one_line(run_dir, command, case, named):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_an_unknown_layer_lists_the_valid_ones(run_dir):
     _, run_id, artifacts = run_dir
     result = invoke("filters", run_id, "--layer", "layer9")
@@ -257,6 +267,7 @@ def test_an_unknown_layer_lists_the_valid_ones(run_dir):
     assert not (artifacts / "probes").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, named",
     [

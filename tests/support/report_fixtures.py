@@ -20,6 +20,7 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from cifarsweep.config import TrainConfig
+from cifarsweep.tracking import schema
 
 TINY_BASE = {
     "dataset": "synthetic",
@@ -48,7 +49,7 @@ def trial(params: dict, val_acc: list[float], state: str = "COMPLETE", final: di
     if state == "COMPLETE" and val_acc:
         finals = {
             "best_val_acc": max(val_acc),
-            "clean_train_acc": val_acc[-1] + 0.1,
+            "clean_train_acc": min(1.0, val_acc[-1] + 0.1),
             "gen_gap": 0.1,
             "val_f1_macro": val_acc[-1],
         }
@@ -91,17 +92,17 @@ def make_sweep(
         run_name=name,
         start_time=start,
         tags={
-            "cifarsweep.kind": "sweep",
-            "cifarsweep.sweep": name,
-            "cifarsweep.objective": objective,
-            "cifarsweep.direction": direction,
-            "cifarsweep.sampler": sampler,
-            "cifarsweep.swept_params": json.dumps(swept),
+            schema.TAG_KIND: schema.KIND_SWEEP,
+            schema.TAG_SWEEP: name,
+            schema.TAG_OBJECTIVE: objective,
+            schema.TAG_DIRECTION: direction,
+            schema.TAG_SAMPLER: sampler,
+            schema.TAG_SWEPT: json.dumps(swept),
         },
     )
     parent_id = parent.info.run_id
     # As the sweep engine does: the validated spec as the parent's spec.json artifact.
-    client.log_dict(parent_id, spec or {"name": name, "sweep": {"kind": sampler, "params": {}}}, "spec.json")
+    client.log_dict(parent_id, spec or {"name": name, "sweep": {"kind": sampler, "params": {}}}, schema.SPEC_ARTIFACT)
     _log(client, parent_id, params=TrainConfig.model_validate(base).as_params())
     children = [
         _write_trial(client, experiment_id, parent_id, name, number, spec_trial, base, start + 1000 * number)
@@ -116,20 +117,20 @@ def _write_trial(client, experiment_id, parent_id, sweep, number, spec_trial, ba
     state = spec_trial.get("state", "COMPLETE")
     seconds = spec_trial.get("seconds_per_epoch", 10.0)
     tags = {
-        "mlflow.parentRunId": parent_id,
-        "cifarsweep.kind": "trial",
-        "cifarsweep.sweep": sweep,
-        "cifarsweep.trial": str(spec_trial.get("trial", number)),
-        "cifarsweep.cell": f"{number:08x}",
-        "cifarsweep.state": state,
-        "cifarsweep.train_images": str(config.train_subset or 200),
-        "cifarsweep.steps_per_epoch": str(spec_trial.get("steps_per_epoch", 4)),
+        schema.TAG_PARENT: parent_id,
+        schema.TAG_KIND: schema.KIND_TRIAL,
+        schema.TAG_SWEEP: sweep,
+        schema.TAG_TRIAL: str(spec_trial.get("trial", number)),
+        schema.TAG_CELL: f"{number:08x}",
+        schema.TAG_STATE: state,
+        schema.TAG_TRAIN_IMAGES: str(config.train_subset or 200),
+        schema.TAG_STEPS_PER_EPOCH: str(spec_trial.get("steps_per_epoch", 4)),
     }
     if "variant" in spec_trial:
-        tags["cifarsweep.variant"] = spec_trial["variant"]
-        tags["cifarsweep.variant_overrides"] = json.dumps(spec_trial.get("overrides", {}))
+        tags[schema.TAG_VARIANT] = spec_trial["variant"]
+        tags[schema.TAG_VARIANT_OVERRIDES] = json.dumps(spec_trial.get("overrides", {}))
     if "reason" in spec_trial:
-        tags["cifarsweep.reason"] = spec_trial["reason"]
+        tags[schema.TAG_REASON] = spec_trial["reason"]
     run = client.create_run(experiment_id, run_name=f"trial-{number:04d}", start_time=start, tags=tags)
     metrics = []
     for key, values in spec_trial["history"].items():
@@ -285,9 +286,9 @@ def build_report_store(folder: Path) -> dict[str, Any]:
 
 def _log_evaluation(client, run_id: str) -> None:
     """The confusion matrix and classification report artifacts a finished trial has."""
-    client.log_text(run_id, ",cat,dog,frog\ncat,8,2,0\ndog,3,7,0\nfrog,0,1,9\n", "confusion_matrix.csv")
+    client.log_text(run_id, ",cat,dog,frog\ncat,8,2,0\ndog,3,7,0\nfrog,0,1,9\n", schema.CONFUSION_ARTIFACT)
     client.log_text(
-        run_id, "              precision    recall\n         cat       0.73      0.80\n", "classification_report.txt"
+        run_id, "              precision    recall\n         cat       0.73      0.80\n", schema.REPORT_TEXT_ARTIFACT
     )
 
 
@@ -297,3 +298,77 @@ def report_store(tmp_path_factory, mlflow_template) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("report-store")
     shutil.copy(mlflow_template, folder / "mlflow.db")
     return build_report_store(folder)
+
+
+# -- sweeps with known statistics (issue 13) ------------------------------------------------------
+# A 2 x 2 grid of lr and weight_decay run with 1, 2 or 5 seeds: val_acc = CELL[(lr, wd)] + OFFSETS[k][seed].
+# The (0.01, 5e-4) cell of the 5-seed sweep is skewed ([0.99] * 4 + [0.90]) so its t-interval passes 100 %.
+CELL = {(0.01, 1e-4): 0.60, (0.01, 5e-4): 0.70, (0.001, 1e-4): 0.50, (0.001, 5e-4): 0.55}
+OFFSETS = {1: [0.0], 2: [-0.01, 0.01], 5: [-0.02, -0.01, 0.0, 0.01, 0.02]}
+SKEWED = [0.99, 0.99, 0.99, 0.99, 0.90]
+SEEDS_SPEC = {"kind": "grid", "params": {"lr": [0.01, 0.001], "weight_decay": [1e-4, 5e-4]}}
+
+
+def seeds_trials(k: int) -> list[dict]:
+    trials = []
+    for (lr, wd), base in CELL.items():
+        for seed, offset in enumerate(OFFSETS[k]):
+            last = SKEWED[seed] if k == 5 and (lr, wd) == (0.01, 5e-4) else base + offset
+            trials.append(trial({"lr": lr, "weight_decay": wd, "seed": seed}, [last / 2, last]))
+    return trials
+
+
+TPE_SPEC = {
+    "name": "tpe",
+    "sweep": {
+        "kind": "tpe",
+        "n_trials": 12,
+        "params": {"lr": {"low": 1e-4, "high": 1e-1, "log": True}, "weight_decay": {"low": 0.0, "high": 1e-3}},
+    },
+}
+TPE_PRUNED = {3: 1, 5: 2, 8: 1, 10: 2}  # trial number: the epoch it was pruned after
+TPE_FAILED = 11
+
+
+def tpe_trials() -> list[dict]:
+    """12 trials of 3 epochs: 4 pruned (after epoch 1 or 2), 1 failed, 7 completed."""
+    import random
+
+    rng = random.Random(1)
+    trials = []
+    for number in range(12):
+        lr, wd = 10 ** rng.uniform(-4, -1), rng.uniform(0, 1e-3)
+        last = 0.4 + 0.1 * (4 + math.log10(lr)) - 50 * wd
+        curve = [last / 3, 2 * last / 3, last]
+        params = {"lr": lr, "weight_decay": wd, "seed": 0}
+        if number in TPE_PRUNED:
+            trials.append(trial(params, curve[: TPE_PRUNED[number]], state="PRUNED", reason="pruned by MedianPruner"))
+        elif number == TPE_FAILED:
+            trials.append(trial(params, curve[:1], state="FAIL", reason="RuntimeError: CUDA out of memory"))
+        else:
+            trials.append(trial(params, curve))
+    return trials
+
+
+def build_stats_store(folder: Path) -> dict[str, Any]:
+    """one_seed, two_seeds, five_seeds (2 x 2 grids) and tpe (pruned and failed trials)."""
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    start = int(time.time() * 1000) - 10_000_000
+    ids: dict[str, Any] = {"uri": uri}
+    for offset, (name, k) in enumerate((("one_seed", 1), ("two_seeds", 2), ("five_seeds", 5))):
+        spec = {"name": name, "sweep": {**SEEDS_SPEC, "seeds": list(range(k))}}
+        ids[name], _ = make_sweep(
+            uri, name, seeds_trials(k), ["lr", "weight_decay"], spec=spec, start_ms=start + offset * 1_000_000
+        )
+    ids["tpe"], ids["tpe_runs"] = make_sweep(
+        uri, "tpe", tpe_trials(), ["lr", "weight_decay"], sampler="tpe", spec=TPE_SPEC, start_ms=start + 4_000_000
+    )
+    return ids
+
+
+@pytest.fixture(scope="session")
+def stats_store(tmp_path_factory, mlflow_template) -> dict[str, Any]:
+    """The statistics tests' store (built once): see ``build_stats_store``."""
+    folder = tmp_path_factory.mktemp("stats-store")
+    shutil.copy(mlflow_template, folder / "mlflow.db")
+    return build_stats_store(folder)

@@ -85,7 +85,7 @@ class MlflowServer:
             command, stdout=self.log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
         )
 
-    def wait_ready(self, timeout_s: float = 120) -> None:
+    def wait_ready(self, timeout_s: float = 300) -> None:  # a busy shared machine takes minutes
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

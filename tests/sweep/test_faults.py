@@ -10,9 +10,12 @@ from collections import Counter
 from pathlib import Path
 
 import optuna
+import pytest
 
 from tests.support.cli import invoke
 from tests.support.sweeps import completed_cells, mlflow_runs, study, write_spec
+
+pytestmark = pytest.mark.slow  # kills and restarts real sweep processes
 
 TIMEOUT_S = 120
 

@@ -4,11 +4,13 @@ import json
 
 import optuna
 import pytest
+from mlflow.tracking import MlflowClient
 
 from tests.support.cli import invoke
 from tests.support.sweeps import completed_cells, mlflow_runs, study, write_spec
 
 
+@pytest.mark.slow
 def test_grid_2x2_with_2_seeds_gives_8_child_runs_under_one_parent(workdir):
     spec = write_spec(workdir)
     result = invoke("run", spec)
@@ -22,6 +24,15 @@ def test_grid_2x2_with_2_seeds_gives_8_child_runs_under_one_parent(workdir):
     assert all(c.info.status == "FINISHED" for c in children)
     assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
     assert len({c.data.tags["cifarsweep.cell"] for c in children}) == 8
+    # Made for browsing: names carry the swept values, the experiment opens in MLflow's training view,
+    # and the parent's description holds the spec.
+    names = {c.info.run_name for c in children}
+    assert names == {
+        f"lr={lr} wd={wd} s{seed}" for lr in ("0.01", "0.001") for wd in ("1e-4", "5e-4") for seed in (0, 1)
+    }
+    experiment = MlflowClient(f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}").get_experiment(parent.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "```yaml\nname: tiny" in parent.data.tags["mlflow.note.content"]
     combos = sorted((c.data.params["lr"], c.data.params["weight_decay"], c.data.params["seed"]) for c in children)
     expected = sorted((lr, wd, seed) for lr in ("0.01", "0.001") for wd in ("0.0001", "0.0005") for seed in ("0", "1"))
     assert combos == expected
@@ -39,6 +50,7 @@ def test_grid_2x2_with_2_seeds_gives_8_child_runs_under_one_parent(workdir):
     assert status.exit_code == 0 and status.stdout.count("COMPLETE") == 8
 
 
+@pytest.mark.slow
 def test_a_grown_grid_runs_only_the_new_cells(workdir):
     small = write_spec(workdir, sweep={"kind": "grid", "params": {"lr": [0.01]}, "seeds": [0]})
     assert invoke("run", small).exit_code == 0
@@ -48,6 +60,7 @@ def test_a_grown_grid_runs_only_the_new_cells(workdir):
     assert len(study().trials) == 2 and len(mlflow_runs()[1]) == 2
 
 
+@pytest.mark.slow
 def test_a_changed_base_is_refused_with_what_changed(workdir):
     spec = write_spec(workdir, sweep={"kind": "grid", "params": {"lr": [0.01]}, "seeds": [0]})
     assert invoke("run", spec).exit_code == 0
@@ -64,6 +77,7 @@ def test_dry_run_prints_trials_and_writes_nothing(empty_workdir):
     assert not (empty_workdir / "mlruns").exists()
 
 
+@pytest.mark.slow
 def test_pruner_stops_a_bad_trial_and_a_nan_trial_fails_while_the_sweep_goes_on(workdir):
     spec = write_spec(
         workdir,
@@ -92,8 +106,14 @@ def test_pruner_stops_a_bad_trial_and_a_nan_trial_fails_while_the_sweep_goes_on(
     assert runs["stuck"].info.status == "KILLED" and "pruned at epoch" in runs["stuck"].data.tags["cifarsweep.reason"]
     assert runs["nan"].info.status == "FAILED" and "diverged" in runs["nan"].data.tags["cifarsweep.reason"]
     assert runs["good"].info.status == runs["good_wd"].info.status == "FINISHED"
+    # In the MLflow UI a pruned trial reads as pruned (name and tag), not as a crash.
+    assert (
+        runs["stuck"].info.run_name == "stuck s0 (pruned)" and runs["stuck"].data.tags["cifarsweep.state"] == "PRUNED"
+    )
+    assert runs["nan"].info.run_name == "nan s0" and runs["nan"].data.tags["cifarsweep.state"] == "FAIL"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["random", "tpe", "cmaes", "qmc"])
 def test_optuna_searches_run_n_trials(workdir, kind):
     params = {"lr": {"low": 1.0e-3, "high": 3.0e-2, "log": True}, "batch_size": {"low": 25, "high": 50, "step": 25}}

@@ -130,6 +130,7 @@ def check_interrupted_trials_resumed(sweep_study: optuna.Study, kills: int) -> N
         assert retry.user_attrs["resumed_from_epoch"] >= 1, (trial.number, retry.number)
 
 
+@pytest.mark.slow
 def test_three_workers_on_postgres_and_an_mlflow_server(tmp_path, pg_storage, mlflow_server):
     spec = write_spec(
         tmp_path,
@@ -149,6 +150,41 @@ def test_three_workers_on_postgres_and_an_mlflow_server(tmp_path, pg_storage, ml
     assert len(workers) >= 2  # the trials really were shared
 
 
+START_TOGETHER_REPEATS = int(os.environ.get("CIFARSWEEP_START_REPEATS", "3"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attempt", range(START_TOGETHER_REPEATS))
+def test_run_and_two_workers_started_together_make_one_parent_run(tmp_path, pg_storage, mlflow_server, attempt):
+    """Issue 18: started at the same instant, workers must wait for the plan and share `run`'s parent run.
+
+    Timing-dependent by nature (the deterministic versions are in test_start_races.py);
+    CIFARSWEEP_START_REPEATS=10 repeats it ten times.
+    """
+    name = f"together{attempt}"
+    spec = write_spec(
+        tmp_path,
+        name=name,
+        base={"epochs": 1, "train_subset": 100, "val_subset": 50},
+        sweep={"kind": "grid", "params": {"lr": [0.01, 0.003, 0.001]}, "seeds": [0], **FAST_RECOVERY},
+    )
+    stores = ["--storage", pg_storage, "--tracking-uri", mlflow_server.url]
+    MlflowClient(mlflow_server.url).search_experiments(max_results=1)  # a fresh server's first answer is slow
+    processes = [cifarsweep(tmp_path, "run", str(spec), *stores)]
+    processes += [cifarsweep(tmp_path, "worker", str(spec), *stores, "--wait", "120", "--quiet") for _ in range(2)]
+    outputs = wait_all(processes)
+    assert [p.returncode for p in processes] == [0, 0, 0], "\n---\n".join(out[-3000:] for out in outputs)
+    runs = MlflowClient(mlflow_server.url).search_runs(
+        [MlflowClient(mlflow_server.url).get_experiment_by_name(name).experiment_id], max_results=1000
+    )
+    parents = [r for r in runs if r.data.tags.get("cifarsweep.kind") == "sweep"]
+    assert [p.info.status for p in parents] == ["FINISHED"], [(p.info.run_id, p.info.status) for p in parents]
+    assert not [r.info.run_id for r in runs if r.info.status == "RUNNING"]
+    children = [r for r in runs if r.data.tags.get("cifarsweep.kind") == "trial"]
+    assert len(children) == 3 and {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
+
+
+@pytest.mark.slow
 def test_chaos_on_postgres_workers_killed_and_replaced(tmp_path, pg_storage, mlflow_server):
     spec = write_spec(
         tmp_path,
@@ -174,6 +210,7 @@ def test_chaos_on_postgres_workers_killed_and_replaced(tmp_path, pg_storage, mlf
     check_interrupted_trials_resumed(sweep_study, kills)
 
 
+@pytest.mark.slow
 def test_chaos_on_sqlite_with_workers(workdir):
     spec = write_spec(
         workdir,
@@ -196,6 +233,7 @@ def test_chaos_on_sqlite_with_workers(workdir):
     check_interrupted_trials_resumed(sweep_study, kills)
 
 
+@pytest.mark.slow
 def test_worker_resumes_a_trial_whose_remote_worker_went_silent(tmp_path, pg_storage, mlflow_server):
     """The heartbeat path: a trial claimed by a worker on another host that stopped beating."""
     spec = write_spec(
@@ -205,12 +243,14 @@ def test_worker_resumes_a_trial_whose_remote_worker_went_silent(tmp_path, pg_sto
     )
     stores = ["--storage", pg_storage, "--tracking-uri", mlflow_server.url]
     from cifarsweep.spec import load_spec
+    from cifarsweep.sweep.parent import ensure_parent_run
     from cifarsweep.sweep.run import Locations, open_for_run
-    from cifarsweep.sweep.study import claim_trial, enqueue_missing_cells, ensure_parent_run
+    from cifarsweep.sweep.study import claim_trial, enqueue_missing_cells, mark_planned
 
     sweep, _ = open_for_run(load_spec(spec), Locations(pg_storage, mlflow_server.url), create=True)
     enqueue_missing_cells(sweep)
     ensure_parent_run(sweep)
+    mark_planned(sweep)
     trial = claim_trial(sweep)
     trial.set_user_attr("worker", {"host": "elsewhere", "pid": 1, "started": None})
     sweep.storage.record_heartbeat(trial._trial_id)

@@ -56,18 +56,27 @@ class Precision:
         return torch.autocast(device_type=self.device_type, dtype=self.dtype)
 
 
+def native_bf16() -> bool:
+    """Whether the current GPU computes bf16 in hardware (Ampere and later).
+
+    ``torch.cuda.is_bf16_supported()`` also says yes on V100/T4, where bf16 is
+    emulated and slow; ``auto`` must pick fp16 with a scaler there.
+    """
+    return torch.cuda.is_bf16_supported(including_emulation=False)
+
+
 def resolve_precision(amp: str, device: torch.device) -> Precision:
     """``auto``: bf16 on GPUs that have it, else fp16; MPS fp16; CPU full precision."""
     if amp == "off":
         return Precision(None, device.type)
     if amp == "auto":
         if device.type == "cuda":
-            bf16 = torch.cuda.is_bf16_supported()
+            bf16 = native_bf16()
             return Precision(torch.bfloat16 if bf16 else torch.float16, "cuda")
         if device.type == "mps":
             return Precision(torch.float16, "mps")
         return Precision(None, device.type)
-    if amp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+    if amp == "bf16" and device.type == "cuda" and not native_bf16():
         raise UserError("amp: bf16 is not supported by this GPU; use fp16 or auto")
     return Precision(torch.bfloat16 if amp == "bf16" else torch.float16, device.type)
 

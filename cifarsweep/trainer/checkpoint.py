@@ -14,7 +14,9 @@ against the 2.5 s epoch of a 20,000 images/s GPU (``benchmarks/logging_overhead.
 from __future__ import annotations
 
 import os
+import re
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +50,40 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> Any:
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
+# What ``last.pt`` must hold for a training to resume from it (``TrainState.to_checkpoint``).
+RESUME_KEYS = ("epoch", "model", "optimizer", "scheduler", "scaler", "history", "best_val_acc", "best_epoch")
+
+
+class UnreadableCheckpoint(Exception):
+    """A ``last.pt`` that cannot be resumed from: truncated, another format, or refused by ``weights_only``."""
+
+
+def load_resumable(path: Path) -> dict:
+    """``last.pt`` checked to be a training state; ``UnreadableCheckpoint`` saying why when it is not.
+
+    Loading goes through ``weights_only``, so a hostile file is refused, never run.
+    """
+    try:
+        state = load(path)
+    except Exception as exc:  # truncated zip, a pickle weights_only refuses, not a torch file at all
+        reason = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).split())[:300] or type(exc).__name__  # torch bolds
+        raise UnreadableCheckpoint(f"{path.name} cannot be loaded ({type(exc).__name__}: {reason})") from None
+    missing = [key for key in RESUME_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise UnreadableCheckpoint(f"{path.name} is not a training state (missing {', '.join(missing)})")
+    history = state["history"]
+    if not isinstance(history, list) or not all(isinstance(entry, dict) and "epoch" in entry for entry in history):
+        raise UnreadableCheckpoint(f"{path.name} is not a training state (its history is malformed)")
+    return state
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a bad checkpoint out of the way (kept for a post-mortem) so that nothing resumes from it."""
+    target = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    os.replace(path, target)
+    return target
+
+
 def cpu_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A copy of the module's state on the CPU (so later training steps cannot change it)."""
     return {key: value.detach().to("cpu", copy=True) for key, value in module.state_dict().items()}
@@ -79,7 +115,12 @@ def _snapshot(obj: Any) -> tuple[Any, Callable[[], None]]:
         event = torch.cuda.Event()
         event.record(torch.cuda.current_stream(device))
         events.append(event)
-    return copied, lambda: [event.synchronize() for event in events]
+
+    def wait() -> None:
+        for event in events:
+            event.synchronize()
+
+    return copied, wait
 
 
 class CheckpointWriter:

@@ -60,6 +60,9 @@ class TrainResult:
     start_epoch: int = 1
     checkpoint_dir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Where the training was recorded, when it was (``cifarsweep.train``); the trainer itself leaves them unset.
+    run_id: str | None = None
+    tracking_uri: str | None = None
 
     @property
     def gen_gap(self) -> float:

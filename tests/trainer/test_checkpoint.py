@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cifarsweep.train import checkpoint as ckpt
+from cifarsweep.trainer import checkpoint as ckpt
 
 
 def test_writes_a_snapshot_taken_at_save_time(tmp_path):

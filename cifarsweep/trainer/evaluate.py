@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
 from cifarsweep.data.loader import eval_batches
-from cifarsweep.train.device import Precision
+from cifarsweep.trainer.device import Precision
 
 
 @dataclass
@@ -63,13 +63,25 @@ def evaluate(
 
 
 def class_report(labels: torch.Tensor, predictions: torch.Tensor, classes: list[str]):
-    """Confusion matrix, macro F1 and scikit-learn's classification report (text and dict)."""
+    """Confusion matrix, macro F1 and scikit-learn's classification report (text and dict).
+
+    A class with no image in the validation set (a small ``val_subset`` can miss
+    one) has no defined F1: it is left out of the macro F1 and of the report's
+    rows and averages alike, and the text names it. Its images, had it any
+    predictions, still count against the classes they belonged to. The confusion
+    matrix keeps every class.
+    """
     y_true = labels.cpu().numpy()
     y_pred = predictions.cpu().numpy()
     indices = list(range(len(classes)))
     matrix = confusion_matrix(y_true, y_pred, labels=indices)
-    f1 = float(f1_score(y_true, y_pred, labels=indices, average="macro", zero_division=0))
-    kwargs = dict(labels=indices, target_names=classes, zero_division=0, digits=4)
+    present = [index for index in indices if (y_true == index).any()]
+    f1 = float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
+    kwargs = dict(labels=present, target_names=[classes[i] for i in present], zero_division=0, digits=4)
     text = classification_report(y_true, y_pred, **kwargs)
     table = classification_report(y_true, y_pred, output_dict=True, **kwargs)
+    absent = [classes[i] for i in indices if i not in present]
+    if absent:
+        text += f"\nnot in the validation set, left out of the averages: {', '.join(absent)}\n"
+        table["absent_classes"] = absent
     return np.asarray(matrix), f1, text, table

@@ -19,22 +19,24 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cifarsweep.config import TrainConfig
+from cifarsweep.config import TrainConfig, steps_per_epoch
 from cifarsweep.data.datasets import ImageData, load_data
-from cifarsweep.data.loader import AugmentSettings, steps_per_epoch, train_batches
+from cifarsweep.data.loader import AugmentSettings, train_batches
 from cifarsweep.data.mixing import mix_batch
 from cifarsweep.errors import TrainingDiverged, UserError
 from cifarsweep.models import build_model, count_parameters
 from cifarsweep.optim import build_optimizer, build_scheduler
-from cifarsweep.train import checkpoint as ckpt
-from cifarsweep.train.device import (
+from cifarsweep.trainer import checkpoint as ckpt
+from cifarsweep.trainer.device import (
     Precision,
     configure_backends,
     device_description,
@@ -43,8 +45,8 @@ from cifarsweep.train.device import (
     seed_everything,
     synchronize,
 )
-from cifarsweep.train.evaluate import Evaluation, class_report, evaluate
-from cifarsweep.train.results import EpochCallback, EpochReport, Progress, TrainResult
+from cifarsweep.trainer.evaluate import Evaluation, class_report, evaluate
+from cifarsweep.trainer.results import EpochCallback, EpochReport, Progress, TrainResult
 
 PROGRESS_INTERVAL_S = 0.5
 
@@ -60,6 +62,15 @@ class TrainState:
     history: list[EpochReport]
     best_val_acc: float = -1.0
     best_epoch: int = 0
+    optimizer_steps: int = 0  # steps the optimiser really took (fp16's scaler skips inf ones)
+
+    def __post_init__(self) -> None:
+        # The scaler already decides on the host whether to call optimizer.step(); a hook
+        # tells the schedule about it with no extra device sync.
+        self.optimizer.register_step_post_hook(self._count_step)
+
+    def _count_step(self, *_: object) -> None:
+        self.optimizer_steps += 1
 
     def to_checkpoint(self, epoch: int) -> dict:
         return {
@@ -105,9 +116,9 @@ EXECUTION_FIELDS = frozenset(
 
 
 def _check_config_matches(state: dict, cfg: TrainConfig, path: Path) -> None:
-    saved = state.get("config")
+    saved = state.get("config") or {}
     current = cfg.model_dump()
-    changed = sorted(key for key in (saved or {}) if key not in EXECUTION_FIELDS and saved.get(key) != current.get(key))
+    changed = sorted(key for key in saved if key not in EXECUTION_FIELDS and saved.get(key) != current.get(key))
     if changed:
         raise UserError(f"{path}: checkpoint was written by a different config (changed: {', '.join(changed)})")
 
@@ -115,7 +126,8 @@ def _check_config_matches(state: dict, cfg: TrainConfig, path: Path) -> None:
 def new_state(cfg: TrainConfig, num_classes: int, steps: int, device: torch.device, precision: Precision) -> TrainState:
     """A fresh model (on ``device``, in the configured memory format), optimiser, schedule and scaler."""
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model = build_model(cfg.model, num_classes, cfg.width).to(device, memory_format=memory_format)
+    # torch's stub has no overload for (device, memory_format=...), which Module.to accepts
+    model = build_model(cfg.model, num_classes, cfg.width).to(device, memory_format=memory_format)  # type: ignore[call-overload]
     optimizer = build_optimizer(cfg, model.parameters())
     scheduler = build_scheduler(cfg, optimizer, steps)
     scaler = torch.amp.GradScaler(device.type, enabled=precision.needs_scaler)
@@ -158,8 +170,14 @@ def train(
     progress: Progress | None = None,
     data: ImageData | None = None,
     on_checkpoint: EpochCallback | None = None,
+    before_checkpoint: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train one model as ``cfg`` says and return its metrics, report and checkpoint paths.
+
+    ``before_checkpoint(epoch)`` runs on the training thread before an epoch's
+    checkpoint is queued and may raise to stop without writing it (a sweep
+    worker whose trial was handed to another worker must not overwrite the
+    other's ``last.pt``).
 
     ``on_epoch(report)`` runs on the training thread after each epoch (it may raise to
     stop); ``on_checkpoint(report)`` runs on the checkpoint writer's thread once that
@@ -189,13 +207,16 @@ def train(
         elif not (checkpoint_dir / ckpt.INIT).is_file():
             ckpt.save_atomic(ckpt.cpu_state_dict(model), checkpoint_dir / ckpt.INIT)
 
-    forward = torch.compile(model) if cfg.compile else model
+    # torch.compile of a Module returns a Module (OptimizedModule); its stub says only "callable"
+    forward = cast(torch.nn.Module, torch.compile(model)) if cfg.compile else model
     run = TrainingRun(cfg, state, forward, data, AugmentSettings.from_config(cfg), precision, device)
     progress.start(cfg.epochs, steps, start_epoch)
     try:
         with ckpt.CheckpointWriter() as writer:  # leaves no write in flight, however the loop ends
             for epoch in range(start_epoch, cfg.epochs + 1):
                 report = _run_epoch(run, epoch, progress)
+                if before_checkpoint is not None:
+                    before_checkpoint(epoch)
                 if checkpoint_dir is not None:
                     report = save_epoch_checkpoint(writer, state, cfg, epoch, checkpoint_dir, on_checkpoint)
                 progress.epoch(report)
@@ -206,6 +227,7 @@ def train(
 
     final = run.evaluate(data.val_images, data.val_labels, keep_predictions=True)
     clean_train = run.evaluate(data.train_images, data.train_labels)
+    assert final.predictions is not None  # asked for with keep_predictions=True
     matrix, f1, text, table = class_report(data.val_labels, final.predictions, data.classes)
     if checkpoint_dir is not None:
         ckpt.save_atomic(ckpt.cpu_state_dict(model), checkpoint_dir / ckpt.FINAL)
@@ -333,18 +355,19 @@ def train_step(
     Returns the batch's mean loss and its number of correct predictions (soft
     counts under mixing) as device tensors: nothing here waits for the device.
     With bf16 or full precision the scaler is disabled and its calls are no-ops;
-    fp16's scaler reads one flag per step to skip steps with inf gradients.
+    fp16's scaler reads one flag per step to skip steps with inf gradients, and the
+    schedule then stays where it is (so the lr follows the steps really taken).
     """
     model, optimizer, scaler = state.model, state.optimizer, state.scaler
     batch = mix_batch(images, labels, cfg.mixup_alpha, cfg.cutmix_alpha, mix_rng) if mix_rng is not None else None
-    mixed = batch is not None and batch.lam < 1.0
+    mixed = batch if batch is not None and batch.lam < 1.0 else None  # a batch whose labels really are mixed
     with precision.autocast():
         logits = forward(batch.images if batch is not None else images)
     logits = logits.float()
-    if mixed:
-        loss = batch.lam * F.cross_entropy(logits, batch.labels_a, label_smoothing=cfg.label_smoothing) + (
-            1.0 - batch.lam
-        ) * F.cross_entropy(logits, batch.labels_b, label_smoothing=cfg.label_smoothing)
+    if mixed is not None:
+        loss = mixed.lam * F.cross_entropy(logits, mixed.labels_a, label_smoothing=cfg.label_smoothing) + (
+            1.0 - mixed.lam
+        ) * F.cross_entropy(logits, mixed.labels_b, label_smoothing=cfg.label_smoothing)
     else:
         loss = F.cross_entropy(logits, labels, label_smoothing=cfg.label_smoothing)
     optimizer.zero_grad(set_to_none=True)
@@ -355,15 +378,17 @@ def train_step(
             torch.nn.utils.clip_grad_value_(model.parameters(), cfg.grad_clip)
         if cfg.grad_clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip_norm)
+    taken = state.optimizer_steps
     scaler.step(optimizer)
     scaler.update()
-    state.scheduler.step()
+    if state.optimizer_steps > taken:  # a skipped fp16 step must not advance the lr schedule
+        state.scheduler.step()
     with torch.no_grad():
         predicted = logits.argmax(dim=1)
-        if mixed:
+        if mixed is not None:
             hits = (
-                batch.lam * (predicted == batch.labels_a).sum()
-                + (1.0 - batch.lam) * (predicted == batch.labels_b).sum()
+                mixed.lam * (predicted == mixed.labels_a).sum()
+                + (1.0 - mixed.lam) * (predicted == mixed.labels_b).sum()
             )
         else:
             hits = (predicted == labels).sum()

@@ -7,14 +7,15 @@ import torch
 
 from cifarsweep.config import TrainConfig
 from cifarsweep.errors import TrainingDiverged, UserError
-from cifarsweep.train import checkpoint as ckpt
-from cifarsweep.train import train
+from cifarsweep.trainer import checkpoint as ckpt
+from cifarsweep.trainer import train
 
 
 class Stop(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_learns_far_above_chance(tiny):
     cfg = TrainConfig(**{**tiny, "train_subset": 500, "epochs": 4, "batch_size": 50})
     result = train(cfg)
@@ -27,6 +28,7 @@ def test_learns_far_above_chance(tiny):
         assert 0 <= report.val_acc <= report.val_top5 <= 1
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics(tiny):
     cfg = TrainConfig(**tiny, mixup_alpha=0.2)
     first, second = train(cfg), train(cfg)
@@ -37,6 +39,7 @@ def test_same_seed_same_metrics(tiny):
     assert other.history[-1].train_loss != first.history[-1].train_loss
 
 
+@pytest.mark.slow
 def test_resume_after_epoch_one_equals_straight_run(tiny, tmp_path):
     cfg = TrainConfig(
         **{**tiny, "epochs": 3}, cutmix_alpha=1.0, label_smoothing=0.1, scheduler="cosine", warmup_epochs=1
@@ -58,6 +61,7 @@ def test_resume_after_epoch_one_equals_straight_run(tiny, tmp_path):
     assert all(torch.equal(final_a[k], final_b[k]) for k in final_a)
 
 
+@pytest.mark.slow
 def test_checkpoints_are_written_and_load_safely(tiny, tmp_path):
     result = train(TrainConfig(**tiny), checkpoint_dir=tmp_path)
     names = {p.name for p in tmp_path.iterdir()}
@@ -68,24 +72,28 @@ def test_checkpoints_are_written_and_load_safely(tiny, tmp_path):
     assert result.history[-1].checkpoint == tmp_path / ckpt.LAST
 
 
+@pytest.mark.slow
 def test_resume_with_another_recipe_is_refused(tiny, tmp_path):
     train(TrainConfig(**tiny), checkpoint_dir=tmp_path)
     with pytest.raises(UserError, match="lr"):
         train(TrainConfig(**{**tiny, "lr": 0.5}), checkpoint_dir=tmp_path)
 
 
+@pytest.mark.slow
 def test_divergence_is_reported(tiny):
     cfg = TrainConfig(**tiny, optimizer="sgd", lr=1e6, grad_clip=None, scheduler="constant")
     with pytest.raises(TrainingDiverged):
         train(cfg)
 
 
+@pytest.mark.slow
 def test_callback_sees_every_epoch(tiny):
     seen = []
     train(TrainConfig(**tiny), on_epoch=seen.append)
     assert [r.epoch for r in seen] == [1, 2] and seen[-1].epochs == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "fields",
     [
@@ -98,3 +106,18 @@ def test_callback_sees_every_epoch(tiny):
 def test_recipe_variants_run(tiny, fields):
     result = train(TrainConfig(**{**tiny, "epochs": 1, **fields}))
     assert math.isfinite(result.history[0].train_loss)
+
+
+def test_a_skipped_fp16_step_does_not_advance_the_schedule(tiny):
+    from cifarsweep.trainer.device import Precision
+    from cifarsweep.trainer.loop import new_state, train_step
+
+    cfg = TrainConfig(**{**tiny, "scheduler": "cosine", "epochs": 2})
+    precision = Precision(torch.float16, "cpu")
+    state = new_state(cfg, 10, 4, torch.device("cpu"), precision)
+    assert state.scaler.is_enabled()
+    labels = torch.arange(8) % 10
+    train_step(cfg, state, state.model, torch.full((8, 3, 32, 32), float("nan")), labels, precision)
+    assert state.scheduler.last_epoch == 0 and state.optimizer_steps == 0  # skipped: the lr stays
+    train_step(cfg, state, state.model, torch.randn(8, 3, 32, 32), labels, precision)
+    assert state.scheduler.last_epoch == 1 and state.optimizer_steps == 1

@@ -1,0 +1,45 @@
+"""How numbers read in every terminal display and report: one choice, one place.
+
+Accuracies (and differences of accuracies, such as ``gen_gap``) are shown as
+percentages with one decimal (``72.3%``); other floats, in progress lines and
+tables, with 4 significant digits (``lr=0.002288``, ``loss 1.234``). Stored
+values (MLflow metrics, CSVs) stay fractions at full precision: this is display
+only. This module imports nothing of the project, so every layer can use it.
+"""
+
+from __future__ import annotations
+
+import math
+
+# Metric names whose values are accuracies (fractions in [0, 1]) or differences of them.
+ACCURACY_SUFFIXES = ("_acc", "_top5")
+ACCURACY_NAMES = frozenset({"gen_gap", "acc", "accuracy", "top1", "top5"})
+SIGNIFICANT_DIGITS = 4
+
+
+def is_accuracy(metric: str) -> bool:
+    """Whether ``metric`` (``val_acc``, ``best_val_acc``, ``val_top5``, ``gen_gap``...) is an accuracy."""
+    return metric in ACCURACY_NAMES or metric.endswith(ACCURACY_SUFFIXES)
+
+
+def percent(fraction: float | None) -> str:
+    """An accuracy given as a fraction, as a percentage with one decimal: 0.7234 -> '72.3%'."""
+    if fraction is None or not math.isfinite(fraction):
+        return "n/a"
+    return f"{100 * fraction:.1f}%"
+
+
+def number(value: float | None) -> str:
+    """A float with 4 significant digits: 0.0022881136 -> '0.002288', 1.23456 -> '1.235'."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool) or isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.{SIGNIFICANT_DIGITS}g}"
+
+
+def metric_value(metric: str, value: float | None) -> str:
+    """A metric's value as displays show it: accuracies in percent, everything else 4 significant digits."""
+    return percent(value) if is_accuracy(metric) else number(value)

@@ -1,0 +1,49 @@
+"""``cifarsweep report`` as a library call: the analysis's report, with importances from the Optuna store.
+
+The analysis package reads DataFrames only; Optuna lives with the stores. This
+module joins the two: it hands ``analysis.report.write_report`` a function that
+reads the stored study's importances (``stores.study_frames``), or computes them
+over a study rebuilt from the MLflow runs when the storage is not at hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from cifarsweep.analysis.figure import Plan
+from cifarsweep.analysis.report import ReportOptions
+from cifarsweep.analysis.report import write_report_page as write_analysis_page
+from cifarsweep.tracking.query import SweepFrames
+from cifarsweep.tracking.schema import METRIC_PREFIX, PARAM_PREFIX
+
+STORED = "the stored Optuna study"
+REBUILT = "a study rebuilt from the MLflow runs"
+
+
+def write_report_page(options: ReportOptions) -> Path:
+    """Write the report ``options`` asks for; returns the page written (see ``analysis.report``)."""
+    return write_analysis_page(options, lambda data, plan: sweep_importances(data, plan, options.storage))
+
+
+def write_report(options: ReportOptions) -> Path:
+    """Write the report ``options`` asks for; returns its folder."""
+    return write_report_page(options).parent
+
+
+def sweep_importances(data: SweepFrames, plan: Plan, storage: str | None) -> tuple[pd.DataFrame, str]:
+    """Optuna's PED-ANOVA importances of the swept params, and which study they came from."""
+    from cifarsweep.stores.optuna_storage import resolve_storage_url
+    from cifarsweep.stores.study_frames import importances_from_values, read_study
+
+    if plan.metric == data.sweep.objective:
+        study = read_study(data.sweep.name, resolve_storage_url(storage), plan.swept)
+        if study is not None and study.completed >= 2 and not study.importances.empty:
+            return study.importances, STORED
+    done = data.trials[(data.trials["state"] == "COMPLETE") & data.trials[METRIC_PREFIX + plan.metric].notna()]
+    values = pd.DataFrame({p: done[PARAM_PREFIX + p] for p in plan.swept}).assign(
+        value=done[METRIC_PREFIX + plan.metric]
+    )
+    space = (data.sweep.spec.get("sweep") or {}).get("params") or {}
+    return importances_from_values(values, plan.swept, space, plan.direction), REBUILT
