@@ -19,7 +19,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from cifarsweep.sweep.reconcile import process_alive
-from tests.support.services import MlflowServer, drop_database, fresh_database, require_postgres
+from tests.support.services import mlflow_server_on_postgres, postgres_database
 from tests.support.slurm import RECIPE, LocalCluster, run_cluster_script, start_local_cluster, stop_local_cluster
 from tests.support.sweeps import write_spec
 from tests.sweep.test_scale import check_every_cell_once, check_interrupted_trials_resumed, wait_for_study
@@ -43,26 +43,17 @@ def slurm_cluster():
 
 @pytest.fixture(scope="module")
 def mlflow_server(slurm_cluster, tmp_path_factory):
-    require_postgres()
-    backend = fresh_database()
-    server = MlflowServer(backend, tmp_path_factory.mktemp("mlflow-server") / "artifacts")
-    try:
-        server.wait_ready()
+    with mlflow_server_on_postgres(tmp_path_factory.mktemp("mlflow-server") / "artifacts") as server:
         # The server's first API call is slow (lazy start-up); three tasks asking at once under load
         # would each hit the short timeout of cifarsweep's start-up reachability check.
         MlflowClient(server.url).search_experiments(max_results=1)
         yield server
-    finally:
-        server.stop()
-        drop_database(backend)
 
 
 @pytest.fixture
 def pg_storage():
-    require_postgres()
-    url = fresh_database()
-    yield url
-    drop_database(url)
+    with postgres_database() as url:
+        yield url
 
 
 def submit(cluster: LocalCluster, folder: Path, spec: Path, storage: str, tracking_uri: str, name: str):

@@ -142,7 +142,8 @@ def test_tiny_landscape_writes_values_and_figures_and_logs_them_to_the_run(run_d
     # The 1-D curve runs along the plane's first direction: it is the plane's middle column.
     assert np.allclose(load_grid(folder / "line_final.npz").loss, plane.loss[:, 2], rtol=1e-5)
     table = pd.read_csv(folder / "plane_final.csv")
-    assert list(table.columns) == ["x", "y", "loss", "acc"] and len(table) == 25
+    assert list(table.columns) == ["x", "y", "loss", "acc", "evaluable"] and len(table) == 25
+    assert table["evaluable"].all()  # a trained net is finite everywhere on a small plane
     assert table["loss"].to_numpy() == pytest.approx(plane.loss.ravel())
     assert (folder / "plane_final.png").stat().st_size > 10_000
 

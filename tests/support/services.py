@@ -13,6 +13,8 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,26 @@ class MlflowServer:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database's URL for the block, dropped after it (skips or fails as require_postgres)."""
+    require_postgres()
+    url = fresh_database()
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+@contextmanager
+def mlflow_server_on_postgres(artifacts: Path) -> Iterator[MlflowServer]:
+    """A real ``mlflow server`` on a database of its own, ready to answer, stopped and dropped after the block."""
+    with postgres_database() as backend:
+        server = MlflowServer(backend, artifacts)
+        try:
+            server.wait_ready()
+            yield server
+        finally:
+            server.stop()

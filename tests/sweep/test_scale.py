@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from cifarsweep.sweep.reconcile import process_alive
 from tests.support.cli import invoke
-from tests.support.services import MlflowServer, drop_database, free_port, fresh_database, require_postgres
+from tests.support.services import free_port, mlflow_server_on_postgres, postgres_database, require_postgres
 from tests.support.sweeps import write_spec
 
 pytestmark = pytest.mark.postgres
@@ -27,23 +27,14 @@ FAST_RECOVERY = {"heartbeat_interval": 1, "grace_period": 5}
 
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
-    require_postgres()
-    backend = fresh_database()
-    server = MlflowServer(backend, tmp_path_factory.mktemp("mlflow-server") / "artifacts")
-    try:
-        server.wait_ready()
+    with mlflow_server_on_postgres(tmp_path_factory.mktemp("mlflow-server") / "artifacts") as server:
         yield server
-    finally:
-        server.stop()
-        drop_database(backend)
 
 
 @pytest.fixture
 def pg_storage():
-    require_postgres()
-    url = fresh_database()
-    yield url
-    drop_database(url)
+    with postgres_database() as url:
+        yield url
 
 
 def cifarsweep(folder: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
