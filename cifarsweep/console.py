@@ -23,6 +23,23 @@ console = Console(stderr=False, highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def progress_bar(description: str = "{task.description}") -> Progress:
+    """The bar both training and sweep displays draw: description, bar, n/N, status, elapsed, ETA."""
+    return Progress(
+        TextColumn(description),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        # The status changes every 0.5 s (PROGRESS_INTERVAL_S); rich's default 10 redraws a second
+        # cost ~2 ms of CPU each (measured), taken from the training they display.
+        refresh_per_second=2,
+    )
+
+
 class TrainProgressBar(TrainProgress):
     """One bar over all the batches of a training: epoch, batch, loss, accuracy, ETA."""
 
@@ -38,20 +55,7 @@ class TrainProgressBar(TrainProgress):
         self._steps, self._start_epoch = steps_per_epoch, start_epoch
         if not self.enabled:
             return
-        self._bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-            # The batch status changes every 0.5 s (PROGRESS_INTERVAL_S); rich's default 10 redraws
-            # a second cost ~2 ms of CPU each (measured), taken from the training they display.
-            refresh_per_second=2,
-        )
+        self._bar = progress_bar("[bold]{task.description}")
         total = (epochs - start_epoch + 1) * steps_per_epoch
         self._task = self._bar.add_task(self.label, total=total, status=f"epoch {start_epoch}/{epochs}")
         self._epochs = epochs

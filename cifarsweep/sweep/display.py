@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 import time
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress
 
-from cifarsweep.console import console
+from cifarsweep.console import console, progress_bar
 from cifarsweep.formatting import metric_value
 from cifarsweep.space import Cell
 from cifarsweep.trainer.results import EpochReport
@@ -59,17 +59,7 @@ class SweepDisplay:
         self.total, self.done, self.best = total, done, best
         console.print(f"sweep [bold]{self.name}[/bold]: {done}/{total} trials done" + self._best_text())
         if self.live:
-            self._bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[status]}"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=console,
-                refresh_per_second=2,  # as the training bar (console.py): redraws cost training time
-            )
+            self._bar = progress_bar()
             self._sweep_task = self._bar.add_task("trials", total=total, completed=done, status=self._best_text())
             self._trial_task = self._bar.add_task("trial", total=1, status="")
             self._bar.start()
