@@ -61,6 +61,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/augment.py
 	$(BIN)/python benchmarks/logging_overhead.py
 	$(BIN)/python benchmarks/report_bench.py
+	$(BIN)/python benchmarks/trial_overhead.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import socket
 import subprocess
@@ -17,7 +18,13 @@ PACKAGES = ("cifarsweep", "torch", "torchvision", "numpy", "optuna", "mlflow", "
 
 def git_state(directory: Path | None = None) -> dict[str, str | bool | None]:
     """Commit and dirtiness of the git checkout holding ``directory`` (the working directory by default)."""
-    cwd = str(directory or Path.cwd())
+    return dict(_git_state(str(directory or Path.cwd())))
+
+
+@functools.lru_cache(maxsize=8)
+def _git_state(cwd: str) -> dict[str, str | bool | None]:
+    # Once per process and folder: two git commands per trial cost more than a short trial's
+    # bookkeeping, and the code a process runs is the code it loaded when it started.
 
     def git(*args: str) -> str | None:
         try:
@@ -32,6 +39,11 @@ def git_state(directory: Path | None = None) -> dict[str, str | bool | None]:
 
 
 def package_versions() -> dict[str, str | None]:
+    return dict(_package_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _package_versions() -> dict[str, str | None]:  # a process's packages do not change under it
     versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:

@@ -114,6 +114,11 @@ class SweepSection(_Strict):
     max_retries: int = Field(2, ge=0, description="times a killed or lost trial is retried")
     heartbeat_interval: int = Field(10, gt=0, description="seconds between a running trial's heartbeats")
     grace_period: int = Field(60, gt=0, description="seconds without a heartbeat before a trial counts as lost")
+    trial_figures: bool = Field(
+        True,
+        description="draw each trial's learning curves and confusion matrix (PNG) into its run; "
+        "false records only their tables (history.csv, confusion_matrix.csv), for sweeps of many short trials",
+    )
 
     @field_validator("grace_period")
     @classmethod

@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pandas as pd
 
 from cifarsweep.config import TrainConfig
 from cifarsweep.data import ImageData, load_data
@@ -24,6 +26,9 @@ from cifarsweep.tracking.store import check_store, client, get_or_create_experim
 from cifarsweep.tracking.tensorboard import TensorBoardWriter
 from cifarsweep.trainer import EpochReport, Progress, TrainResult, train
 from cifarsweep.trainer.device import resolve_device, resolve_precision
+
+if TYPE_CHECKING:
+    from cifarsweep.analysis.run_figures import RunFigures
 
 DEFAULT_EXPERIMENT = "train"
 T = TypeVar("T")
@@ -103,25 +108,52 @@ def train_in_run(
                 guard(lambda: recorder.log_folder(board.log_dir, schema.TENSORBOARD_ARTIFACT_DIR), "upload TensorBoard")
 
 
-def record_result(recorder: RunRecorder, result: TrainResult, cfg: TrainConfig, keep_last: bool = False) -> None:
-    """Final metrics, tables and the run's two figures (learning curves, confusion matrix)."""
-    import pandas as pd
+def record_result(
+    recorder: RunRecorder,
+    result: TrainResult,
+    cfg: TrainConfig,
+    keep_last: bool = False,
+    figures: bool = True,
+    defer_figures: bool = False,
+) -> RunFigures | None:
+    """Final metrics, tables and (``figures``) the run's two figures (learning curves, confusion matrix).
 
-    from cifarsweep.analysis.run_figures import confusion_matrix_figure, learning_curves, most_confused
-    from cifarsweep.analysis.style import save
+    With ``defer_figures`` the figures are not drawn here but returned, for the
+    caller to file later (``RunRecorder.log_figures``) after tagging the run
+    ``schema.TAG_FIGURES``.
+    """
+    from cifarsweep.analysis.run_figures import RunFigures, most_confused
 
     history = pd.DataFrame([report.metrics() | {"epoch": report.epoch} for report in result.history])
-    figures = {
-        schema.LEARNING_CURVES_FIGURE: lambda path: save(
-            learning_curves(history, recorder.run.info.run_name or ""), path
-        ),
-        schema.CONFUSION_FIGURE: lambda path: save(confusion_matrix_figure(result.confusion, result.classes), path),
-    }
+    drawing = RunFigures(history, result.confusion, result.classes, recorder.run.info.run_name or "")
     tables = {
         schema.HISTORY_ARTIFACT: history,
         schema.MOST_CONFUSED_ARTIFACT: most_confused(result.confusion, result.classes),
     }
-    recorder.log_result(result, cfg, tables=tables, figures=figures, keep_last=keep_last)
+    draw_now = figures and not defer_figures
+    recorder.log_result(result, cfg, tables=tables, draw=drawing.draw if draw_now else None, keep_last=keep_last)
+    return drawing if figures and defer_figures else None
+
+
+def redraw_pending_figures(mlflow_client: Any, experiment_id: str) -> list[str]:
+    """Draw the figures of the experiment's runs still tagged as waiting for them (their worker was killed)."""
+    from cifarsweep.analysis.run_figures import RunFigures
+    from cifarsweep.tracking.store import runs_tagged
+
+    changes = []
+    for run in runs_tagged(mlflow_client, experiment_id, schema.TAG_FIGURES, schema.FIGURES_PENDING):
+        recorder = RunRecorder(mlflow_client, run.info.run_id, run)
+        try:
+            history = recorder.read_table(schema.HISTORY_ARTIFACT)
+            confusion = recorder.read_table(schema.CONFUSION_ARTIFACT)
+        except Exception as exc:  # its tables are gone too: nothing to draw from
+            changes.append(f"run {run.info.run_id}: figures not redrawn ({type(exc).__name__}: {exc})")
+            continue
+        classes = [str(name) for name in confusion.index]
+        figures = RunFigures(history, confusion.to_numpy(), classes, run.info.run_name or "")
+        recorder.log_figures(figures.draw)
+        changes.append(f"run {run.info.run_id}: figures drawn (its worker stopped before drawing them)")
+    return changes
 
 
 def train_tracked(

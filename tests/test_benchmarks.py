@@ -87,3 +87,17 @@ def test_logging_overhead_benchmark_times_logging_and_checkpoints(tmp_path, caps
     assert all(row["blocking_ms"] > 0 and row["pct_gpu"] > 0 for row in rows)
     assert list(tmp_path.iterdir()) == []  # the temporary store and checkpoints are gone
     assert "stated GPU epoch" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # four small sweeps, two of them through the CLI
+def test_trial_overhead_benchmark_prints_both_fixed_costs_and_the_breakdown(capsys, tmp_path, monkeypatch):
+    from benchmarks import trial_overhead
+
+    monkeypatch.chdir(tmp_path)
+    result = trial_overhead.main(["--small", "1", "--large", "2", "--repeats", "1", "--default-only"])
+    what = [row["what"] for row in result["rows"]]
+    assert what == ["plain in-process loop", "`cifarsweep run`, default"]
+    parts = {row["part"] for row in result["breakdown"]}
+    assert {"train", "evaluate", "MLflow calls", "Optuna calls", "figures", "checkpoints", "reconcile"} <= parts
+    out = capsys.readouterr().out
+    assert "fixed cost per trial (s)" in out and "x plain loop" in out and "Where a trial's time goes" in out

@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from cifarsweep.analysis.style import new_figure
+from cifarsweep.analysis.style import new_figure, save
+from cifarsweep.tracking.schema import CONFUSION_FIGURE, LEARNING_CURVES_FIGURE
+
+
+@dataclass
+class RunFigures:
+    """What a run's two figures are drawn from: its history and confusion matrix.
+
+    Plain data, so it can be sent to another process (a sweep worker draws
+    figures in a child process, off the trial's critical path).
+    """
+
+    history: pd.DataFrame  # one row per epoch, as in history.csv
+    confusion: np.ndarray
+    classes: list[str]
+    run_name: str = ""
+
+    def draw(self, folder: Path) -> None:
+        """Write ``learning_curves.png`` and ``confusion_matrix.png`` into ``folder``."""
+        save(learning_curves(self.history, self.run_name), Path(folder) / LEARNING_CURVES_FIGURE)
+        save(confusion_matrix_figure(self.confusion, self.classes), Path(folder) / CONFUSION_FIGURE)
 
 
 def learning_curves(history: pd.DataFrame, title: str = ""):

@@ -142,7 +142,7 @@ def _open_and_repair(sweep_name: str | None, storage: str | None, tracking_uri: 
     from cifarsweep.sweep.run import open_existing, resolve_locations
 
     sweep, handler = open_existing(sweep_name, resolve_locations(storage, tracking_uri))
-    return sweep, reconcile(sweep, handler)
+    return sweep, reconcile(sweep, handler, audit=True)
 
 
 @app.command()

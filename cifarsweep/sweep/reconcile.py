@@ -21,7 +21,9 @@ from optuna.trial import TrialState
 
 from cifarsweep.sweep.processes import process_alive
 from cifarsweep.sweep.study import ATTR_COORDINATOR, Sweep, enqueue_retry, trial_id
+from cifarsweep.tracked import redraw_pending_figures
 from cifarsweep.tracking.schema import KIND_SWEEP, TAG_KIND, TAG_REASON, TAG_RECOVERY, TAG_STATE, TAG_TRIAL
+from cifarsweep.tracking.store import running_runs, search_all_runs
 
 
 def _is_local_and_dead(identity: dict | None) -> bool:
@@ -85,28 +87,25 @@ def _fail_lost_local_trials(sweep: Sweep, handler: StaleTrialHandler) -> None:
         handler.lost(sweep.storage.get_trial(trial_id(frozen)), why)
 
 
-def _all_runs(sweep: Sweep) -> list:
-    """Every run of the sweep's experiment, paged (one query per 1,000 runs)."""
+def _check_runs(sweep: Sweep, changes: list[str], audit: bool) -> None:
+    """Close the sweep's RUNNING runs whose trial is not running; draw figures a kill left undrawn.
+
+    Only RUNNING runs can be stale, so only they are read (an indexed query, however
+    many runs the experiment holds). ``audit`` also reads every run, to report
+    finished trials whose run is missing (``status`` and ``reconcile`` do).
+    """
     client = sweep.mlflow()
     experiment = client.get_experiment_by_name(sweep.name)
     if experiment is None:
-        return []
-    runs, token = [], None
-    while True:
-        page = client.search_runs([experiment.experiment_id], max_results=1000, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
-
-
-def _check_runs(sweep: Sweep, changes: list[str]) -> None:
-    runs = _all_runs(sweep)
+        return
+    experiment_id = experiment.experiment_id
     trials = {t.number: t for t in sweep.study.get_trials(deepcopy=False)}
-    for run in runs:
-        if run.info.status == "RUNNING":
-            _close_if_orphan(sweep, run, trials, changes)
-    known = {run.info.run_id for run in runs}
+    for run in running_runs(client, experiment_id):
+        _close_if_orphan(sweep, run, trials, changes)
+    changes.extend(redraw_pending_figures(client, experiment_id))
+    if not audit:
+        return
+    known = {run.info.run_id for run in search_all_runs(client, experiment_id)}
     for trial in trials.values():
         run_id = trial.user_attrs.get("mlflow_run_id")
         if trial.state == TrialState.COMPLETE and run_id and run_id not in known:
@@ -136,13 +135,13 @@ def _close_if_orphan(sweep: Sweep, run, trials: dict, changes: list[str]) -> Non
     changes.append(f"run {run.info.run_id}: trial {number} is {state}; closed as KILLED")
 
 
-def reconcile(sweep: Sweep, handler: StaleTrialHandler, check_runs: bool = True) -> list[str]:
-    """Repair stale trials and runs; returns one line per change."""
+def reconcile(sweep: Sweep, handler: StaleTrialHandler, check_runs: bool = True, audit: bool = False) -> list[str]:
+    """Repair stale trials and (``check_runs``) runs; returns one line per change. ``audit``: see ``_check_runs``."""
     handler.sweep = sweep
     handler.changes = []
     _fail_lost_local_trials(sweep, handler)
     optuna.storages.fail_stale_trials(sweep.study)  # calls handler for each heartbeat-stale trial
     changes = list(handler.changes)
     if check_runs:
-        _check_runs(sweep, changes)
+        _check_runs(sweep, changes, audit)
     return changes

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import socket
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -66,6 +66,8 @@ class Sweep:
     study: optuna.Study
     storage_url: str
     tracking_uri: str
+    _experiment_id: str | None = field(default=None, init=False, repr=False)
+    _parent_run_id: str | None = field(default=None, init=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -80,15 +82,26 @@ class Sweep:
         """The study's id in the storage, asked for by name (a Study keeps its id private)."""
         return self.storage.get_study_id_from_name(self.study.study_name)
 
-    def mlflow(self):
+    @cached_property
+    def _mlflow(self):
         return mlflow_client(self.tracking_uri)
 
+    def mlflow(self):
+        """The sweep's MLflow client (one per open sweep: a trial makes a dozen calls through it)."""
+        return self._mlflow
+
     def experiment_id(self) -> str:
-        return get_or_create_experiment(self.mlflow(), self.tracking_uri, self.name)
+        """The sweep's experiment, created (or restored) on first use and remembered after."""
+        if self._experiment_id is None:
+            self._experiment_id = get_or_create_experiment(self.mlflow(), self.tracking_uri, self.name)
+        return self._experiment_id
 
     @property
     def parent_run_id(self) -> str | None:
-        return self.study.user_attrs.get(ATTR_PARENT_RUN)
+        """The recorded parent run id; remembered once recorded, since it never changes after."""
+        if self._parent_run_id is None:
+            self._parent_run_id = self.study.user_attrs.get(ATTR_PARENT_RUN)
+        return self._parent_run_id
 
 
 def build_sampler(spec: SweepSpec, worker_index: int = 0) -> optuna.samplers.BaseSampler:

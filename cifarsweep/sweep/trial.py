@@ -14,10 +14,11 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import optuna
 
+from cifarsweep.background_figures import PendingFigures
 from cifarsweep.config import TrainConfig
 from cifarsweep.data import ImageData, load_data
 from cifarsweep.errors import Interrupted, TrainingDiverged, UserError
@@ -43,6 +44,9 @@ from cifarsweep.tracking import schema
 from cifarsweep.tracking.recorder import RunRecorder
 from cifarsweep.trainer import checkpoint as ckpt
 from cifarsweep.trainer.results import EpochReport, Progress
+
+if TYPE_CHECKING:
+    from cifarsweep.analysis.run_figures import RunFigures
 
 logger = logging.getLogger("cifarsweep.sweep")
 
@@ -81,6 +85,7 @@ class TrialOutcome:
     run_id: str
     epochs_trained: int
     resumed_from: int
+    figures: PendingFigures | None = None  # a completed trial's figures, when the caller draws them later
 
 
 class Heartbeat:
@@ -167,8 +172,15 @@ def run_trial(
     data_loader: Callable[[TrainConfig], ImageData] = load_data,
     device: str | None = None,
     on_epoch: Callable[[optuna.Trial, EpochReport], None] | None = None,
+    figures: bool = True,
+    defer_figures: bool = False,
 ) -> TrialOutcome:
     """Train the trial's cell and record the outcome in both stores; the sweep goes on after a failure.
+
+    ``figures=False`` records no PNG figures (the spec's ``sweep.trial_figures``).
+    With ``defer_figures`` a completed trial's two figures are not drawn yet: the
+    outcome carries them (``TrialOutcome.figures``) for the worker to draw while
+    the next trial trains.
 
     Store calls ride out a dropped connection (``retry.with_retries``); if a store
     stays away, ``StoreUnavailable`` propagates, the trial's heartbeat stops, and
@@ -189,7 +201,10 @@ def run_trial(
         give_back(sweep, trial, "data not available")
         raise
     recorder, resumed = with_retries(lambda: _open_run(sweep, trial, cell, cfg, data), "open the trial's run")
-    checkpoint_dir = with_retries(recorder.fetch_checkpoint, "fetch the checkpoint")
+    # Only a reopened run can have a checkpoint to fetch (from a remote store: three downloads to try).
+    checkpoint_dir = (
+        with_retries(recorder.fetch_checkpoint, "fetch the checkpoint") if resumed else recorder.checkpoint_dir()
+    )
     try:
         history = _resume_history(checkpoint_dir)
     except ckpt.UnreadableCheckpoint as exc:
@@ -290,13 +305,19 @@ def run_trial(
     value = objective_value(metric, result.history[-1] if result.history else None, result.final_metrics())
 
     told = False
+    deferred: RunFigures | None = None
 
     def completed() -> None:
-        nonlocal told
+        nonlocal told, deferred
         if not told:  # a retry after our own tell() must not take the COMPLETE trial for a lost one
             still_owned(sweep, trial)
-            record_result(recorder, result, cfg, keep_last=True)
-            recorder.set_tags({schema.TAG_STATE: "COMPLETE"})
+            deferred = record_result(
+                recorder, result, cfg, keep_last=True, figures=figures, defer_figures=defer_figures
+            )
+            # The pending tag lands before the trial is told COMPLETE: a kill from here on leaves it
+            # for reconcile, which draws the figures from the run's tables (before, the trial is retried).
+            pending = {schema.TAG_FIGURES: schema.FIGURES_PENDING} if deferred is not None else {}
+            recorder.set_tags({schema.TAG_STATE: "COMPLETE", **pending})
             sweep.study.tell(trial, value)
             told = True
         recorder.end("FINISHED")
@@ -306,7 +327,15 @@ def run_trial(
     except LOST_ERRORS:
         return lost()
     (checkpoint_dir / ckpt.LAST).unlink(missing_ok=True)
-    return outcome("COMPLETE", value, result.epochs_trained)
+    done = outcome("COMPLETE", value, result.epochs_trained)
+    if deferred is not None:
+        what = f"the figures of trial {trial.number}"
+
+        def file(draw) -> None:
+            with_retries(lambda: recorder.log_figures(draw), f"file {what}")
+
+        done.figures = PendingFigures(what, deferred, file)
+    return done
 
 
 def give_back(sweep: Sweep, trial: optuna.Trial, reason: str) -> None:

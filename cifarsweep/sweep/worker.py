@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 
+from cifarsweep.background_figures import BackgroundFigures, PendingFigures
 from cifarsweep.config import TrainConfig
 from cifarsweep.data import ImageData, load_data
 from cifarsweep.errors import Interrupted
@@ -21,8 +22,10 @@ from cifarsweep.stores.retry import with_retries
 from cifarsweep.sweep.reconcile import StaleTrialHandler, reconcile
 from cifarsweep.sweep.study import Sweep, claim_trial, remaining, trial_id
 from cifarsweep.sweep.trial import Heartbeat, TrialOutcome, run_trial
+from cifarsweep.trainer.device import resolve_device
 
 IDLE_POLL_SECONDS = 2.0
+RECONCILE_EVERY_S = 10.0
 DATA_FIELDS = (
     "dataset",
     "data_dir",
@@ -36,16 +39,22 @@ DATA_FIELDS = (
 
 
 class DataCache:
-    """Decoded data sets by the fields that define them, so a worker decodes CIFAR once, not per trial."""
+    """Decoded data sets by the fields that define them, kept on the device they train on.
+
+    A worker decodes CIFAR once, not per trial, and on a GPU copies it there once:
+    the trainer's own ``data.to(device)`` then finds it in place. The tensors are
+    never written to (augmentation makes new ones), so trials cannot leak into
+    each other through them.
+    """
 
     def __init__(self) -> None:
         self._cache: dict[tuple, ImageData] = {}
 
     def __call__(self, cfg: TrainConfig) -> ImageData:
-        key = tuple(getattr(cfg, name) for name in DATA_FIELDS)
+        key = (*(getattr(cfg, name) for name in DATA_FIELDS), cfg.device)
         if key not in self._cache:
             self._cache.clear()  # one data set at a time: sweeps rarely mix them
-            self._cache[key] = load_data(cfg)
+            self._cache[key] = load_data(cfg).to(resolve_device(cfg.device))
         return self._cache[key]
 
 
@@ -76,6 +85,24 @@ def limit_cpu_threads() -> None:
         torch.set_num_threads(max(1, int(threads)))
 
 
+def spare_cpu_for_figures(device: str) -> bool:
+    """Whether a child process drawing figures would use a core the training leaves idle.
+
+    Yes on a GPU (the CPU mostly waits for it) and when torch uses fewer threads than
+    there are cores. Not when torch's threads take every core (this VM: 2 threads, 2
+    cores) or when ``run --workers N`` has split the cores between workers: there a
+    drawing process, even at the lowest priority, slowed training steps by more than
+    drawing on the training thread costs (measured: 2.4x slower steps).
+    """
+    import torch
+
+    if resolve_device(device).type != "cpu":
+        return True
+    if os.environ.get("CIFARSWEEP_THREADS"):
+        return False
+    return (os.cpu_count() or 1) > torch.get_num_threads()
+
+
 class Worker:
     """Pulls trials from one sweep until none remain (or ``max_trials`` is reached)."""
 
@@ -95,23 +122,46 @@ class Worker:
 
     def run(self) -> list[TrialOutcome]:
         limit_cpu_threads()
-        with terminate_as_interrupt():
-            while self.max_trials is None or len(self.outcomes) < self.max_trials:
-                with_retries(lambda: reconcile(self.sweep, self.handler, check_runs=False), "look for lost trials")
-                trial = with_retries(lambda: claim_trial(self.sweep), "claim a trial")
-                if trial is None:
-                    waiting, running = with_retries(lambda: remaining(self.sweep), "count remaining trials")
-                    if waiting == 0 and running == 0:
-                        break
-                    time.sleep(IDLE_POLL_SECONDS)  # others are still training; their trials may come back
-                    continue
-                self.sweep.storage.record_heartbeat(trial_id(trial))
-                with Heartbeat(self.sweep.storage, trial_id(trial), self.sweep.spec.sweep.heartbeat_interval):
-                    outcome = self._run_one(trial)
-                self.outcomes.append(outcome)
-                if self.on_trial is not None:
-                    self.on_trial(outcome)
+        pending: PendingFigures | None = None  # the last completed trial's figures, not drawn yet
+        # Leaving this block files every queued figure: each run page is complete when the worker
+        # returns (after Ctrl-C too; a kill leaves them to reconcile).
+        draw_behind = spare_cpu_for_figures(self.device or self.sweep.spec.base.device)
+        with terminate_as_interrupt(), BackgroundFigures() as background:
+            try:
+                next_reconcile = 0.0
+                while self.max_trials is None or len(self.outcomes) < self.max_trials:
+                    if time.monotonic() >= next_reconcile:
+                        with_retries(
+                            lambda: reconcile(self.sweep, self.handler, check_runs=False), "look for lost trials"
+                        )
+                        next_reconcile = time.monotonic() + self._reconcile_every()
+                    trial = with_retries(lambda: claim_trial(self.sweep), "claim a trial")
+                    if pending is not None:  # drawn behind the next trial, or now if there is none
+                        background.submit(pending, behind_training=trial is not None and draw_behind)
+                        pending = None
+                    if trial is None:
+                        waiting, running = with_retries(lambda: remaining(self.sweep), "count remaining trials")
+                        if waiting == 0 and running == 0:
+                            break
+                        time.sleep(IDLE_POLL_SECONDS)  # others are still training; their trials may come back
+                        next_reconcile = 0.0  # a lost trial of theirs is what this worker waits for
+                        continue
+                    self.sweep.storage.record_heartbeat(trial_id(trial))
+                    with Heartbeat(self.sweep.storage, trial_id(trial), self.sweep.spec.sweep.heartbeat_interval):
+                        outcome = self._run_one(trial)
+                    pending, outcome.figures = outcome.figures, None
+                    self.outcomes.append(outcome)
+                    if self.on_trial is not None:
+                        self.on_trial(outcome)
+            finally:
+                if pending is not None:  # stopped by max_trials, an interrupt or an error: file it on close
+                    background.submit(pending, behind_training=False)
         return self.outcomes
+
+    def _reconcile_every(self) -> float:
+        """How often to look for lost trials between claims: a trial is declared lost only after the
+        grace period anyway, so looking before every short trial only adds store round trips."""
+        return min(RECONCILE_EVERY_S, self.sweep.spec.sweep.grace_period / 4)
 
     def _run_one(self, trial) -> TrialOutcome:
         display = self.display
@@ -119,7 +169,8 @@ class Worker:
             display.trial_started(trial)
         on_epoch = display.trial_epoch if display is not None else None
         progress = display.trainer_progress() if display is not None else None
-        outcome = run_trial(self.sweep, trial, progress, self.data, self.device, on_epoch)
+        figures = self.sweep.spec.sweep.trial_figures
+        outcome = run_trial(self.sweep, trial, progress, self.data, self.device, on_epoch, figures, defer_figures=True)
         if display is not None:
             display.trial_finished(outcome)
         return outcome

@@ -54,14 +54,20 @@ def log_metrics_once(client, run_id: str, values: dict[str, float], step: int, t
 class RunRecorder:
     """One MLflow run, written through the client API (no global 'active run' state)."""
 
-    def __init__(self, client, run_id: str):
+    def __init__(self, client, run_id: str, run=None):
         self.client = client
         self.run_id = run_id
-        self.run = client.get_run(run_id)
+        self.run = run if run is not None else client.get_run(run_id)
+        # The tags as this process last knows them: read once, kept up to date by set_tags and end,
+        # so closing a run needs no extra read (another process writes to the run only after taking
+        # it over, and then this recorder stops writing).
+        self._tags = dict(self.run.data.tags)
+        self._params_known = set(self.run.data.params)
         self._local_artifacts = local_artifact_dir(self.run.info.artifact_uri)
         # One timestamp per epoch, kept across retries: a retried log_batch whose first try
         # landed then writes the very same rows, which MLflow stores once.
         self._epoch_stamps: dict[int, int] = {}
+        self._uploaded: dict[str, tuple[int, int]] = {}  # checkpoint name -> (mtime_ns, size) uploaded
 
     @classmethod
     def start(
@@ -76,7 +82,7 @@ class RunRecorder:
         if parent_run_id:
             tags[TAG_PARENT] = parent_run_id
         run = client.create_run(experiment_id, run_name=run_name, tags=tags)
-        return cls(client, run.info.run_id)
+        return cls(client, run.info.run_id, run)  # a new run: nothing to read back
 
     @property
     def artifacts_are_local(self) -> bool:
@@ -87,10 +93,10 @@ class RunRecorder:
         """Every field as a param (skipping ones already logged), and the resolved YAML."""
         from mlflow.entities import Param
 
-        existing = self.client.get_run(self.run_id).data.params
-        params = [Param(key, value) for key, value in cfg.as_params().items() if key not in existing]
+        params = [Param(key, value) for key, value in cfg.as_params().items() if key not in self._params_known]
         for start in range(0, len(params), MAX_PARAMS_PER_BATCH):
             self.client.log_batch(self.run_id, params=params[start : start + MAX_PARAMS_PER_BATCH])
+        self._params_known.update(param.key for param in params)
         self.client.log_text(self.run_id, yaml.safe_dump(cfg.model_dump(), sort_keys=False), schema.CONFIG_ARTIFACT)
 
     def checkpoint_dir(self) -> Path:
@@ -150,9 +156,19 @@ class RunRecorder:
             return
         names = [ckpt.LAST, ckpt.INIT] + ([ckpt.BEST] if report.is_best else [])
         for name in names:
-            path = report.checkpoint.parent / name
-            if path.is_file():
-                self.client.log_artifact(self.run_id, str(path), CHECKPOINT_ARTIFACT_DIR)
+            self._upload_checkpoint(report.checkpoint.parent / name)
+
+    def _upload_checkpoint(self, path: Path) -> None:
+        """Upload ``path`` unless this recorder already uploaded it unchanged (``init.pt`` never
+        changes; ``best.pt`` only on an improving epoch): each is a model-sized request."""
+        if not path.is_file():
+            return
+        stat = path.stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+        if self._uploaded.get(path.name) == version:
+            return
+        self.client.log_artifact(self.run_id, str(path), CHECKPOINT_ARTIFACT_DIR)
+        self._uploaded[path.name] = version
 
     # -- after training ----------------------------------------------------
     def log_result(
@@ -160,17 +176,16 @@ class RunRecorder:
         result: TrainResult,
         cfg: TrainConfig,
         tables: dict[str, pd.DataFrame] | None = None,
-        figures: dict[str, Callable[[Path], None]] | None = None,
+        draw: Callable[[Path], None] | None = None,
         keep_last: bool = False,
     ) -> None:
         """Final metrics, the manifest, the report, the confusion matrix, and the caller's tables and figures.
 
-        ``figures`` maps an artifact name to a function that draws the figure into
-        the path it is given: the store layer files figures but does not draw them.
+        ``draw(folder)`` writes the caller's figures into the folder that is filed:
+        the store layer files figures but does not draw them. A sweep files them
+        later instead (``log_figures``), off the trial's critical path.
         """
-        last_epoch = result.history[-1].epoch if result.history else 0
-        # A kill after this line resumes and records the result again: log each final metric once.
-        log_metrics_once(self.client, self.run_id, result.final_metrics(), last_epoch, self.run.info.start_time)
+        self._log_final_metrics(result)
         manifest = build_manifest(
             result.device,
             result.precision,
@@ -186,10 +201,43 @@ class RunRecorder:
             confusion.to_csv(folder / schema.CONFUSION_ARTIFACT)
             for name, table in (tables or {}).items():
                 table.to_csv(folder / name, index=False)
-            for name, draw in (figures or {}).items():
-                draw(folder / name)
+            if draw is not None:
+                draw(folder)
             self.client.log_artifacts(self.run_id, str(folder))
         self._finish_checkpoints(result, keep_last)
+
+    def _log_final_metrics(self, result: TrainResult) -> None:
+        """The final metrics, each once: a kill after this resumes and records the result again.
+
+        Only ``log_result`` writes these keys (never an epoch), so a key the run
+        already holds was written by an earlier attempt.
+        """
+        from mlflow.entities import Metric
+
+        last_epoch = result.history[-1].epoch if result.history else 0
+        final = result.final_metrics()
+        # They go in one log_batch, which the store applies whole: one key tells whether they all landed.
+        if self.client.get_metric_history(self.run_id, next(iter(final))):
+            return
+        stamp = self.run.info.start_time  # the same rows on every attempt
+        self.client.log_batch(
+            self.run_id, metrics=[Metric(key, float(value), stamp, last_epoch) for key, value in final.items()]
+        )
+
+    def log_figures(self, draw: Callable[[Path], None]) -> None:
+        """File the figures ``draw(folder)`` writes, then drop the run's pending-figures tag."""
+        with tempfile.TemporaryDirectory() as tmp:
+            draw(Path(tmp))
+            self.client.log_artifacts(self.run_id, tmp)
+        if schema.TAG_FIGURES in self._tags:
+            self.client.delete_tag(self.run_id, schema.TAG_FIGURES)
+            self._tags.pop(schema.TAG_FIGURES)
+
+    def read_table(self, name: str) -> pd.DataFrame:
+        """A CSV artifact of the run (``history.csv``, ``confusion_matrix.csv``) as a frame."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = self.client.download_artifacts(self.run_id, name, tmp)
+            return pd.read_csv(path, index_col=0 if name == schema.CONFUSION_ARTIFACT else None)
 
     def _finish_checkpoints(self, result: TrainResult, keep_last: bool) -> None:
         directory = result.checkpoint_dir
@@ -197,8 +245,7 @@ class RunRecorder:
             return
         if self._local_artifacts is None:
             for name in (ckpt.FINAL, ckpt.BEST, ckpt.INIT):
-                if (directory / name).is_file():
-                    self.client.log_artifact(self.run_id, str(directory / name), CHECKPOINT_ARTIFACT_DIR)
+                self._upload_checkpoint(directory / name)
             shutil.rmtree(directory, ignore_errors=True)
         elif not keep_last:
             # The resumable state is three times the model's size; once final.pt exists it is spent.
@@ -209,8 +256,11 @@ class RunRecorder:
         self.client.log_artifacts(self.run_id, str(folder), artifact_path)
 
     def set_tags(self, tags: dict[str, Any]) -> None:
-        for key, value in tags.items():
-            self.client.set_tag(self.run_id, key, str(value))
+        """All of ``tags`` in one round trip."""
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(self.run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
+        self._tags.update({key: str(value) for key, value in tags.items()})
 
     def end(self, status: str = "FINISHED", reason: str | None = None) -> None:
         """Close the run as FINISHED, FAILED or KILLED; a reason goes in a tag.
@@ -219,7 +269,8 @@ class RunRecorder:
         ("interrupted; the trial resumes ..."): it no longer holds.
         """
         if reason:
-            self.client.set_tag(self.run_id, TAG_REASON, reason[:5000])
-        elif status == "FINISHED" and TAG_REASON in self.client.get_run(self.run_id).data.tags:
+            self.set_tags({TAG_REASON: reason[:5000]})
+        elif status == "FINISHED" and TAG_REASON in self._tags:
             self.client.delete_tag(self.run_id, TAG_REASON)
+            self._tags.pop(TAG_REASON)
         self.client.set_terminated(self.run_id, status=status)

@@ -18,6 +18,11 @@ TAG_TRAIN_IMAGES = "cifarsweep.train_images"
 TAG_STEPS_PER_EPOCH = "cifarsweep.steps_per_epoch"
 TAG_RESUMED_FROM = "cifarsweep.resumed_from_epoch"
 TAG_NOTE = "mlflow.note.content"  # the run's description in the MLflow UI (markdown)
+# Set while a finished run's figures are still being drawn in the background (a sweep worker draws them
+# off the trial's critical path); removed once they are filed. Left behind by a kill, it tells
+# `cifarsweep run` / `worker` / `status` to redraw them from the run's CSV tables.
+TAG_FIGURES = "cifarsweep.figures"
+FIGURES_PENDING = "pending"
 
 # -- experiment tags -------------------------------------------------------------
 # MLflow 3's UI opens an experiment in its GenAI view (traces, judges) unless told it is model training.

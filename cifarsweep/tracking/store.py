@@ -185,3 +185,24 @@ def _check_http(uri: str, timeout_s: float) -> None:
         raise UserError(
             f"tracking server {mask_password(uri)} is not reachable: {mask_password(str(reason))}"
         ) from None
+
+
+def search_all_runs(mlflow_client: Any, experiment_id: str, filter_string: str = "") -> list:
+    """Every run of the experiment that matches ``filter_string``, paged (one query per 1,000 runs)."""
+    runs: list = []
+    token = None
+    while True:
+        page = mlflow_client.search_runs([experiment_id], filter_string, max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def running_runs(mlflow_client: Any, experiment_id: str) -> list:
+    """The experiment's runs still marked RUNNING: the only ones a crash can have left stale."""
+    return search_all_runs(mlflow_client, experiment_id, "attributes.status = 'RUNNING'")
+
+
+def runs_tagged(mlflow_client: Any, experiment_id: str, tag: str, value: str) -> list:
+    return search_all_runs(mlflow_client, experiment_id, f"tags.`{tag}` = '{value}'")
