@@ -290,12 +290,11 @@ class Breakdown:
                 original = getattr(module, attribute)
                 # Functions imported by name elsewhere (`from x import f`) are replaced there too.
                 for loaded in list(sys.modules.values()):
-                    if getattr(loaded, "__name__", "").startswith("cifarsweep") and any(
-                        value is original for value in vars(loaded).values()
-                    ):
-                        for key, value in list(vars(loaded).items()):
-                            if value is original:
-                                self._replace(loaded, key, self.wrap(category, original))
+                    if not getattr(loaded, "__name__", "").startswith("cifarsweep"):
+                        continue
+                    for key, value in list(vars(loaded).items()):
+                        if value is original:
+                            self._replace(loaded, key, self.wrap(category, original))
         self._wrap_class(*MLFLOW_CLASS, category="MLflow calls")
         for module_name, class_name in OPTUNA_CLASSES:
             self._wrap_class(module_name, class_name, category="Optuna calls")

@@ -105,7 +105,7 @@ def _check_runs(sweep: Sweep, changes: list[str], audit: bool) -> None:
     changes.extend(redraw_pending_figures(client, experiment_id))
     if not audit:
         return
-    known = {run.info.run_id for run in search_all_runs(client, experiment_id)}
+    known = {run.info.run_id for run in search_all_runs(client, [experiment_id])}
     for trial in trials.values():
         run_id = trial.user_attrs.get("mlflow_run_id")
         if trial.state == TrialState.COMPLETE and run_id and run_id not in known:

@@ -34,7 +34,7 @@ import pandas as pd
 from cifarsweep.errors import UserError
 from cifarsweep.stores.urls import is_server_uri, mask_password, sqlite_path
 from cifarsweep.tracking.schema import TAG_KIND
-from cifarsweep.tracking.store import local_artifact_dir, store_exists
+from cifarsweep.tracking.store import local_artifact_dir, search_all_runs, store_exists
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
@@ -250,14 +250,7 @@ class _RestReader:
             return None
 
     def _search(self, experiment_ids: list[str], filter_string: str = "") -> list:
-        runs: list[Any] = []
-        token = None
-        while True:
-            page = self.client.search_runs(experiment_ids, filter_string, max_results=self.PAGE, page_token=token)
-            runs.extend(page)
-            token = page.token
-            if not token:
-                return runs
+        return search_all_runs(self.client, experiment_ids, filter_string, self.PAGE)
 
     @staticmethod
     def _frames(runs: list, experiments: dict[str, str] | None = None):

@@ -235,7 +235,9 @@ class RunRecorder:
 
     def read_table(self, name: str) -> pd.DataFrame:
         """A CSV artifact of the run (``history.csv``, ``confusion_matrix.csv``) as a frame."""
-        with tempfile.TemporaryDirectory() as tmp:
+        from cifarsweep.tracking.readers import quiet_downloads
+
+        with tempfile.TemporaryDirectory() as tmp, quiet_downloads():
             path = self.client.download_artifacts(self.run_id, name, tmp)
             return pd.read_csv(path, index_col=0 if name == schema.CONFUSION_ARTIFACT else None)
 

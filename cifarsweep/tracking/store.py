@@ -187,12 +187,14 @@ def _check_http(uri: str, timeout_s: float) -> None:
         ) from None
 
 
-def search_all_runs(mlflow_client: Any, experiment_id: str, filter_string: str = "") -> list:
-    """Every run of the experiment that matches ``filter_string``, paged (one query per 1,000 runs)."""
+def search_all_runs(
+    mlflow_client: Any, experiment_ids: list[str], filter_string: str = "", page_size: int = 1000
+) -> list:
+    """Every run of the experiments that matches ``filter_string``, one query per ``page_size`` runs."""
     runs: list = []
     token = None
     while True:
-        page = mlflow_client.search_runs([experiment_id], filter_string, max_results=1000, page_token=token)
+        page = mlflow_client.search_runs(experiment_ids, filter_string, max_results=page_size, page_token=token)
         runs.extend(page)
         token = page.token
         if not token:
@@ -201,8 +203,8 @@ def search_all_runs(mlflow_client: Any, experiment_id: str, filter_string: str =
 
 def running_runs(mlflow_client: Any, experiment_id: str) -> list:
     """The experiment's runs still marked RUNNING: the only ones a crash can have left stale."""
-    return search_all_runs(mlflow_client, experiment_id, "attributes.status = 'RUNNING'")
+    return search_all_runs(mlflow_client, [experiment_id], "attributes.status = 'RUNNING'")
 
 
 def runs_tagged(mlflow_client: Any, experiment_id: str, tag: str, value: str) -> list:
-    return search_all_runs(mlflow_client, experiment_id, f"tags.`{tag}` = '{value}'")
+    return search_all_runs(mlflow_client, [experiment_id], f"tags.`{tag}` = '{value}'")
