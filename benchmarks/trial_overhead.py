@@ -7,8 +7,13 @@ and Optuna writes, checkpoints, figures, reconcile. Measured here:
 - ``cifarsweep run``: a grid sweep of N such trials, run as the user runs it (a
   new process, the default SQLite stores in a fresh folder), for a small and a
   large N. The fixed cost per trial is the slope of wall time over N, so
-  process start-up and imports do not count. Two rows: the default sweep, and
-  one with ``sweep.trial_figures: false`` (no per-trial PNGs).
+  process start-up and imports do not count. Three rows: the default sweep
+  (``sweep.trial_figures: auto``: on a CPU whose cores all train, the figures of
+  trials cheaper than them are deferred), ``trial_figures: true`` (every trial's
+  PNGs drawn during the sweep) and ``false`` (none).
+- the deferred figures: after each default sweep, ``draw_deferred_figures`` (what
+  ``cifarsweep report`` and ``cifarsweep ui`` run) in a new process, timed the same
+  way: the cost the default moves out of the sweep.
 - the plain loop: the same trainings in one process (load the data, then per
   trial build the model, train, evaluate, write a small JSON; no tracking), timed
   the same way.
@@ -22,7 +27,7 @@ and Optuna writes, checkpoints, figures, reconcile. Measured here:
 
     python benchmarks/trial_overhead.py                    # SQLite (the default stores)
     python benchmarks/trial_overhead.py --store postgres   # PostgreSQL + an MLflow server on this machine
-    python benchmarks/trial_overhead.py --small 4 --large 16 --repeats 3 --json out.json   # the defaults
+    python benchmarks/trial_overhead.py --small 4 --large 32 --repeats 3 --json out.json   # the defaults
 
 Each N is run ``--repeats`` times and the fastest pass counts (the least
 disturbed on a shared machine).
@@ -74,8 +79,16 @@ def learning_rates(trials: int) -> list[float]:
     return [round(0.01 + 0.001 * index, 4) for index in range(trials)]
 
 
-# The orchestrated rows: the default sweep, and one that skips the per-trial PNG figures.
-SWEEP_SETTINGS = {"default": {}, "trial_figures: false": {"trial_figures": False}}
+# The orchestrated rows: the default sweep (trial_figures: auto), every trial's PNGs drawn, none drawn.
+SWEEP_SETTINGS = {
+    "default (trial_figures: auto)": {},
+    "trial_figures: true": {"trial_figures": True},
+    "trial_figures: false": {"trial_figures": False},
+}
+DEFAULT = next(iter(SWEEP_SETTINGS))
+DRAW_DEFERRED = (
+    "import cifarsweep, sys; print(cifarsweep.draw_deferred_figures(sys.argv[1], tracking_uri=sys.argv[2] or None))"
+)
 
 
 def write_spec(folder: Path, name: str, trials: int, settings: dict[str, Any] | None = None) -> Path:
@@ -169,18 +182,26 @@ class Stores:
 # -- the three measurements -------------------------------------------------
 
 
-def time_cli_sweep(stores: Stores, trials: int, settings: dict[str, Any]) -> float:
-    """Wall seconds of ``cifarsweep run`` over a fresh store (process start included; the slope removes it)."""
+def time_cli_sweep(stores: Stores, trials: int, settings: dict[str, Any]) -> tuple[float, float, int]:
+    """Wall seconds of ``cifarsweep run`` over a fresh store (process start included; the slope removes it),
+    then of drawing the figures it deferred in a new process, and how many runs that drew."""
     folder = Path(tempfile.mkdtemp(dir=stores.workdir))
-    spec = write_spec(folder, f"overhead_{trials}_{uuid.uuid4().hex[:8]}", trials, settings)
+    name = f"overhead_{trials}_{uuid.uuid4().hex[:8]}"
+    spec = write_spec(folder, name, trials, settings)
     args = stores.fresh()
     started = time.perf_counter()
     done = subprocess.run(CLI + ["run", str(spec), *args], cwd=folder, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"cifarsweep run failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    tracking = dict(zip(args[::2], args[1::2])).get("--tracking-uri", "")
+    started = time.perf_counter()
+    drawn = subprocess.run(
+        [sys.executable, "-c", DRAW_DEFERRED, name, tracking], cwd=folder, capture_output=True, text=True, check=True
+    )
+    drawing = time.perf_counter() - started
     shutil.rmtree(folder, ignore_errors=True)
-    return seconds
+    return seconds, drawing, int(drawn.stdout.split()[-1])
 
 
 PLAIN_LOOP = """
@@ -347,14 +368,17 @@ def slope(small: tuple[int, float], large: tuple[int, float]) -> float:
     return (large[1] - small[1]) / (large[0] - small[0])
 
 
-def fastest(measure: Callable[[], float], repeats: int) -> float:
-    return min(measure() for _ in range(repeats))
+def fastest(measure: Callable[[], Any], repeats: int) -> Any:
+    """The fastest of ``repeats`` passes (by its first number, when it returns several)."""
+    return min(
+        (measure() for _ in range(repeats)), key=lambda result: result[0] if isinstance(result, tuple) else result
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=4, help="trials in the small sweep")
-    parser.add_argument("--large", type=int, default=16, help="trials in the large sweep")
+    parser.add_argument("--large", type=int, default=32, help="trials in the large sweep")
     parser.add_argument("--repeats", type=int, default=3, help="passes per size; the fastest counts")
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--no-breakdown", action="store_true", help="skip the in-process profile")
@@ -372,7 +396,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         orchestrated = {
             label: {n: fastest(lambda n=n, s=settings: time_cli_sweep(stores, n, s), args.repeats) for n in sizes}
             for label, settings in SWEEP_SETTINGS.items()
-            if label == "default" or not args.default_only
+            if label == DEFAULT or not args.default_only
         }
         if not args.no_breakdown:
             profile_in_process(stores, 1)  # warm-up: first-use costs (imports, kernels) fall outside the slope
@@ -387,10 +411,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"\ntrials: {BASE}; sizes {args.small} and {args.large}; fastest of {args.repeats} passes\n")
     rows = [{"what": "plain in-process loop", **{f"n{n}": plain[n] for n in sizes}, "per_trial": plain_cost}]
     for label, times in orchestrated.items():
-        per_trial = slope(*((n, times[n]) for n in sizes))
+        per_trial = slope(*((n, times[n][0]) for n in sizes))
         rows.append(
-            {"what": f"`cifarsweep run`, {label}", **{f"n{n}": times[n] for n in sizes}, "per_trial": per_trial}
+            {"what": f"`cifarsweep run`, {label}", **{f"n{n}": times[n][0] for n in sizes}, "per_trial": per_trial}
         )
+    default = orchestrated[DEFAULT]
+    deferred = {n: default[n][2] for n in sizes}
+    rows.append(
+        {
+            "what": f"  then its deferred figures ({deferred[args.small]} and {deferred[args.large]} runs), "
+            "drawn by `report` / `ui`",
+            **{f"n{n}": default[n][1] for n in sizes},
+            "per_trial": slope(*((n, default[n][1]) for n in sizes)),
+        }
+    )
     for row in rows:
         row["per_minute"] = 60 / row["per_trial"] if row["per_trial"] > 0 else None
         row["ratio"] = row["per_trial"] / plain_cost if plain_cost > 0 else None

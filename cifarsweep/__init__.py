@@ -33,6 +33,7 @@ _EXPORTS = {
     "filters": "cifarsweep.api.probes",
     "conv_geometry": "cifarsweep.api.probes",
     "figures": "cifarsweep.api.probes",
+    "draw_deferred_figures": "cifarsweep.api.deferred_figures",
 }
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "TrainResult",
     "UserError",
     "conv_geometry",
+    "draw_deferred_figures",
     "figures",
     "filters",
     "landscape",
@@ -52,6 +54,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from cifarsweep.api.deferred_figures import draw_deferred_figures
     from cifarsweep.api.probes import conv_geometry, figures, filters, landscape
     from cifarsweep.api.results import Results
     from cifarsweep.api.sweeps import load, run

@@ -19,7 +19,8 @@ process happens on that one thread (pyplot's state is global).
 
 A run whose figures are still queued carries ``schema.TAG_FIGURES``; if a kill
 loses the queue, ``tracked.redraw_pending_figures`` draws them again from the
-run's CSV tables on the next ``run``, ``worker`` or ``status``.
+run's CSV tables on the next ``run``, ``worker`` or ``status``. Which trials' figures
+come here at all, and which are deferred to ``report`` / ``ui``: ``sweep.figure_plan``.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import (
@@ -91,3 +93,34 @@ class TrainProgressBar(TrainProgress):
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+
+
+@contextmanager
+def figures_progress(
+    what: str = "drawing the trial figures deferred during the sweep",
+) -> Iterator[Callable[[int, int], None]]:
+    """An ``on_progress(done, total)`` for ``draw_deferred_figures``, on stderr (stdout may be a result
+    a script reads): a bar on a terminal, and a closing line when there were any."""
+    bar: Progress | None = None
+    task = TaskID(0)
+    counts = (0, 0)
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar, task, counts
+        counts = (done, total)
+        if total and bar is None and err_console.is_terminal:
+            bar = Progress(
+                TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console
+            )
+            task = bar.add_task(what, total=total)
+            bar.start()
+        if bar is not None:
+            bar.update(task, completed=done)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.stop()
+        if counts[1]:
+            err_console.print(f"figures of {counts[0]} of {counts[1]} runs drawn (deferred during their sweep)")

@@ -114,11 +114,20 @@ class SweepSection(_Strict):
     max_retries: int = Field(2, ge=0, description="times a killed or lost trial is retried")
     heartbeat_interval: int = Field(10, gt=0, description="seconds between a running trial's heartbeats")
     grace_period: int = Field(60, gt=0, description="seconds without a heartbeat before a trial counts as lost")
-    trial_figures: bool = Field(
-        True,
-        description="draw each trial's learning curves and confusion matrix (PNG) into its run; "
-        "false records only their tables (history.csv, confusion_matrix.csv), for sweeps of many short trials",
+    trial_figures: bool | Literal["auto"] = Field(
+        "auto",
+        description="each trial's learning curves and confusion matrix (PNG) in its run: true draws them "
+        "during the sweep; false records only their tables (history.csv, confusion_matrix.csv); auto draws "
+        "them during the sweep unless that would cost more than a tenth of the trial on a machine with no "
+        "idle core, and leaves those to `cifarsweep report` / `cifarsweep ui`",
     )
+
+    @field_validator("trial_figures", mode="before")
+    @classmethod
+    def _figures_choice(cls, value: Any) -> Any:
+        if value is True or value is False or value == "auto":
+            return value
+        raise ValueError(f"expected true, false or auto (got {value!r})")
 
     @field_validator("grace_period")
     @classmethod

@@ -137,23 +137,40 @@ def record_result(
 
 def redraw_pending_figures(mlflow_client: Any, experiment_id: str) -> list[str]:
     """Draw the figures of the experiment's runs still tagged as waiting for them (their worker was killed)."""
-    from cifarsweep.analysis.run_figures import RunFigures
     from cifarsweep.tracking.store import runs_tagged
 
-    changes = []
-    for run in runs_tagged(mlflow_client, experiment_id, schema.TAG_FIGURES, schema.FIGURES_PENDING):
+    runs = runs_tagged(mlflow_client, experiment_id, schema.TAG_FIGURES, schema.FIGURES_PENDING)
+    return draw_figures_from_tables(mlflow_client, runs, "its worker stopped before drawing them")[1]
+
+
+def draw_figures_from_tables(
+    mlflow_client: Any, runs: list, why: str, on_run: Callable[[], None] | None = None
+) -> tuple[int, list[str]]:
+    """Draw and file each run's two figures from its ``history.csv`` and ``confusion_matrix.csv``;
+    returns how many runs got them, and a line per run.
+
+    Filing drops the run's figures tag; a run stopped half-way keeps it and is drawn again next
+    time (its figures are overwritten whole). ``on_run`` is called after each run (progress).
+    """
+    from cifarsweep.analysis.run_figures import RunFigures
+
+    drawn, changes = 0, []
+    for run in runs:
         recorder = RunRecorder(mlflow_client, run.info.run_id, run)
         try:
             history = recorder.read_table(schema.HISTORY_ARTIFACT)
             confusion = recorder.read_table(schema.CONFUSION_ARTIFACT)
         except Exception as exc:  # its tables are gone too: nothing to draw from
-            changes.append(f"run {run.info.run_id}: figures not redrawn ({type(exc).__name__}: {exc})")
-            continue
-        classes = [str(name) for name in confusion.index]
-        figures = RunFigures(history, confusion.to_numpy(), classes, run.info.run_name or "")
-        recorder.log_figures(figures.draw)
-        changes.append(f"run {run.info.run_id}: figures drawn (its worker stopped before drawing them)")
-    return changes
+            changes.append(f"run {run.info.run_id}: figures not drawn ({type(exc).__name__}: {exc})")
+        else:
+            classes = [str(name) for name in confusion.index]
+            figures = RunFigures(history, confusion.to_numpy(), classes, run.info.run_name or "")
+            recorder.log_figures(figures.draw)
+            drawn += 1
+            changes.append(f"run {run.info.run_id}: figures drawn ({why})")
+        if on_run is not None:
+            on_run()
+    return drawn, changes
 
 
 def train_tracked(

@@ -96,7 +96,10 @@ def test_trial_overhead_benchmark_prints_both_fixed_costs_and_the_breakdown(caps
     monkeypatch.chdir(tmp_path)
     result = trial_overhead.main(["--small", "1", "--large", "2", "--repeats", "1", "--default-only"])
     what = [row["what"] for row in result["rows"]]
-    assert what == ["plain in-process loop", "`cifarsweep run`, default"]
+    assert what[:2] == ["plain in-process loop", "`cifarsweep run`, default (trial_figures: auto)"]
+    assert len(what) == 3 and what[2].startswith(
+        "  then its deferred figures (0 and "
+    )  # the first trial measures drawing
     parts = {row["part"] for row in result["breakdown"]}
     assert {"train", "evaluate", "MLflow calls", "Optuna calls", "figures", "checkpoints", "reconcile"} <= parts
     out = capsys.readouterr().out

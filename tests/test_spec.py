@@ -98,6 +98,8 @@ MALFORMED = [
     ("name: x\nbase: {1: 2}\n", "base.1"),
     ("name: x\nbase: " + "[" * 5000 + "]" * 5000 + "\n", "nested more than"),
     ("name: x\nbase: {amp: on}\n", "got true"),  # issue 18 item 4: the message shows what YAML read
+    ("name: x\nsweep: {trial_figures: sometimes}\n", "sweep.trial_figures: expected true, false or auto"),
+    ("name: x\nsweep: {trial_figures: 1}\n", "sweep.trial_figures: expected true, false or auto (got 1)"),
     # item 8: a 9-level alias bomb (expands to 9^9 strings when walked)
     (
         "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"

@@ -66,9 +66,11 @@ class Results:
     ) -> Path:
         """Write the same figures as ``cifarsweep report`` (PNG + CSV + index.html); returns the folder.
 
-        With no plot option every figure that fits the sweep is written.
+        With no plot option every figure that fits the sweep is written. Trial figures the sweep
+        deferred (``sweep.trial_figures: auto``) are drawn into their MLflow runs too.
         """
         from cifarsweep.analysis.report import ReportOptions
+        from cifarsweep.api.deferred_figures import draw_deferred_figures
         from cifarsweep.reporting import write_report
 
         options = ReportOptions(
@@ -83,7 +85,9 @@ class Results:
             tracking_uri=self.frames.tracking_uri or None,
             storage=self.storage,
         )
-        return write_report(options)
+        folder = write_report(options)
+        draw_deferred_figures(self.name, tracking_uri=options.tracking_uri)
+        return folder
 
 
 def trials_frame(frames: SweepFrames) -> pd.DataFrame:

@@ -65,9 +65,12 @@ def report(
     """Draw a sweep's figures from the stored runs and write them with their numbers and an index.html.
 
     With no plot option (--heatmap, --curves, --ablation) every figure that fits the sweep is written, with
-    index.html; a plot option writes its figures and a page of its own, listed in index.html.
+    index.html; a plot option writes its figures and a page of its own, listed in index.html. Trial figures
+    the sweep deferred (sweep.trial_figures: auto) are drawn into their MLflow runs too.
     """
     from cifarsweep.analysis.report import ReportOptions
+    from cifarsweep.api.deferred_figures import draw_deferred_figures
+    from cifarsweep.console import figures_progress
     from cifarsweep.reporting import write_report_page
 
     check_out_folder(out)
@@ -85,4 +88,7 @@ def report(
         storage=storage,
         run=run,
     )
-    typer.echo(str(write_report_page(options)))
+    page = write_report_page(options)
+    with figures_progress() as progress:
+        draw_deferred_figures(sweep, run_id=run, tracking_uri=tracking_uri, on_progress=progress)
+    typer.echo(str(page))

@@ -64,7 +64,7 @@ def run(
     summary = run_sweep(spec, locations, workers, command)
     for line in summary.repairs:
         console.print(f"repaired: {line}")
-    _print_result(summary.sweep, summary.complete)
+    _print_result(summary.sweep, summary.complete, summary.deferred_figures)
 
 
 def _print_plan(spec, storage: str | None = None) -> None:
@@ -94,7 +94,7 @@ def _print_plan(spec, storage: str | None = None) -> None:
     console.print("dry run: nothing was written")
 
 
-def _print_result(sweep, complete: bool) -> None:
+def _print_result(sweep, complete: bool, deferred: int) -> None:
     from cifarsweep.console import console
     from cifarsweep.stores.urls import mask_password
     from cifarsweep.sweep.display import best_line
@@ -106,6 +106,11 @@ def _print_result(sweep, complete: bool) -> None:
     if best is not None:
         console.print(best_line(sweep.spec.objective.metric, best.number, best.value, best.user_attrs))
     console.print(f"study: {mask_password(sweep.storage_url)}  runs: {mask_password(sweep.tracking_uri)}")
+    if deferred:
+        console.print(
+            f"trial figures of {deferred} runs deferred (each would have cost over a tenth of its trial): "
+            "`cifarsweep report` or `cifarsweep ui` draws them"
+        )
 
 
 @app.command()
@@ -189,8 +194,13 @@ def ui(
     ] = 2,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Open the MLflow UI on 127.0.0.1 against the project's store."""
+    """Open the MLflow UI on 127.0.0.1 against the project's store.
+
+    Trial figures a sweep deferred (sweep.trial_figures: auto) are drawn into their runs meanwhile.
+    """
+    from cifarsweep.api.deferred_figures import draw_deferred_figures_behind
     from cifarsweep.cli.serve import check_address, serve_child
+    from cifarsweep.console import err_console
     from cifarsweep.errors import UserError
     from cifarsweep.tracking.store import DEFAULT_DIR, resolve_tracking_uri, store_exists
     from cifarsweep.tracking.ui import ui_command
@@ -203,4 +213,12 @@ def ui(
         raise UserError(f"no MLflow store at {uri}: run a training or a sweep first")
     command = ui_command(uri, DEFAULT_DIR / "artifacts", host, port, workers)
     typer.echo(f"MLflow UI on http://{host}:{port} (starting; Ctrl-C stops it)")
+
+    def figures_done(drawn: int | None, why: str) -> None:
+        if drawn is None:
+            err_console.print(f"deferred trial figures not drawn: {why}")
+        elif drawn:
+            err_console.print(f"figures of {drawn} runs drawn (deferred during their sweeps)")
+
+    draw_deferred_figures_behind(uri, figures_done)
     raise typer.Exit(serve_child(command))

@@ -32,7 +32,7 @@ from cifarsweep.sweep.study import (
     trial_summary,
 )
 from cifarsweep.sweep.worker import Worker, terminate_as_interrupt
-from cifarsweep.tracking.store import check_store, resolve_tracking_uri
+from cifarsweep.tracking.store import check_store, deferred_figure_runs, resolve_tracking_uri
 from cifarsweep.tracking.sweep_records import finalize_parent_run
 
 PLAN_POLL_S = 0.5
@@ -112,6 +112,7 @@ class RunSummary:
     added: int
     complete: bool
     parent_run_id: str
+    deferred_figures: int = 0  # runs whose figures `sweep.trial_figures: auto` left to `report` / `ui`
 
 
 def run_sweep(
@@ -160,7 +161,10 @@ def run_sweep(
         complete = is_complete(sweep)
         finalize_parent(sweep, parent, complete)
         mark_coordinator(sweep, os.getpid(), running=False)
-    return RunSummary(sweep, repairs, added, complete, parent)
+    deferred = with_retries(
+        lambda: len(deferred_figure_runs(client, sweep.name, sweep.experiment_id())), "count deferred figures"
+    )
+    return RunSummary(sweep, repairs, added, complete, parent, deferred)
 
 
 def check_data(spec: SweepSpec) -> None:

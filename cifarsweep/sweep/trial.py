@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -25,6 +26,7 @@ from cifarsweep.errors import Interrupted, TrainingDiverged, UserError
 from cifarsweep.formatting import metric_value
 from cifarsweep.space import Cell, trial_config
 from cifarsweep.stores.retry import StoreUnavailable, is_local_io_error, local_io_cause, with_retries
+from cifarsweep.sweep.figure_plan import FigureChoice
 from cifarsweep.sweep.parent import ensure_parent_run
 from cifarsweep.sweep.processes import process_identity
 from cifarsweep.sweep.study import (
@@ -172,21 +174,22 @@ def run_trial(
     data_loader: Callable[[TrainConfig], ImageData] = load_data,
     device: str | None = None,
     on_epoch: Callable[[optuna.Trial, EpochReport], None] | None = None,
-    figures: bool = True,
-    defer_figures: bool = False,
+    figures: Callable[[float], FigureChoice] = lambda _seconds: FigureChoice.DRAW,
 ) -> TrialOutcome:
     """Train the trial's cell and record the outcome in both stores; the sweep goes on after a failure.
 
-    ``figures=False`` records no PNG figures (the spec's ``sweep.trial_figures``).
-    With ``defer_figures`` a completed trial's two figures are not drawn yet: the
-    outcome carries them (``TrialOutcome.figures``) for the worker to draw while
-    the next trial trains.
+    A completed trial's two figures are never drawn here: ``figures(seconds the
+    trial took)`` chooses (``sweep.figure_plan``). DRAW: the outcome carries them
+    (``TrialOutcome.figures``) for the worker to draw, behind the next trial
+    where it can; DEFER: the run is tagged for ``report`` / ``ui`` to draw them
+    from its tables; SKIP: only the tables are recorded.
 
     Store calls ride out a dropped connection (``retry.with_retries``); if a store
     stays away, ``StoreUnavailable`` propagates, the trial's heartbeat stops, and
     another worker resumes it from the last checkpoint it could upload. The
     caller keeps the trial's heartbeat going (see ``worker.Worker``).
     """
+    started = time.monotonic()
     spec = sweep.spec
     metric = spec.objective.metric
     cell = with_retries(lambda: cell_for(sweep, trial), "claim a trial")
@@ -306,18 +309,20 @@ def run_trial(
 
     told = False
     deferred: RunFigures | None = None
+    choice = figures(time.monotonic() - started)
+    figures_tag = {FigureChoice.DRAW: schema.FIGURES_PENDING, FigureChoice.DEFER: schema.FIGURES_DEFERRED}
 
     def completed() -> None:
         nonlocal told, deferred
         if not told:  # a retry after our own tell() must not take the COMPLETE trial for a lost one
             still_owned(sweep, trial)
             deferred = record_result(
-                recorder, result, cfg, keep_last=True, figures=figures, defer_figures=defer_figures
+                recorder, result, cfg, keep_last=True, figures=choice == FigureChoice.DRAW, defer_figures=True
             )
-            # The pending tag lands before the trial is told COMPLETE: a kill from here on leaves it
-            # for reconcile, which draws the figures from the run's tables (before, the trial is retried).
-            pending = {schema.TAG_FIGURES: schema.FIGURES_PENDING} if deferred is not None else {}
-            recorder.set_tags({schema.TAG_STATE: "COMPLETE", **pending})
+            # The figures tag lands before the trial is told COMPLETE: a kill from here on leaves a pending
+            # one for reconcile, which draws the figures from the run's tables (before, the trial is retried).
+            tags = {schema.TAG_FIGURES: figures_tag[choice]} if choice in figures_tag else {}
+            recorder.set_tags({schema.TAG_STATE: "COMPLETE", **tags})
             sweep.study.tell(trial, value)
             told = True
         recorder.end("FINISHED")

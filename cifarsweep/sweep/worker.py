@@ -19,6 +19,7 @@ from cifarsweep.config import TrainConfig
 from cifarsweep.data import ImageData, load_data
 from cifarsweep.errors import Interrupted
 from cifarsweep.stores.retry import with_retries
+from cifarsweep.sweep.figure_plan import FigurePlan
 from cifarsweep.sweep.reconcile import StaleTrialHandler, reconcile
 from cifarsweep.sweep.study import Sweep, claim_trial, remaining, trial_id
 from cifarsweep.sweep.trial import Heartbeat, TrialOutcome, run_trial
@@ -119,13 +120,14 @@ class Worker:
         self.device, self.max_trials, self.on_trial = device, max_trials, on_trial
         self.data = DataCache()
         self.outcomes: list[TrialOutcome] = []
+        self.figures = FigurePlan(sweep.spec.sweep.trial_figures, spare_core=False)
 
     def run(self) -> list[TrialOutcome]:
         limit_cpu_threads()
+        self.figures.spare_core = spare_cpu_for_figures(self.device or self.sweep.spec.base.device)
         pending: PendingFigures | None = None  # the last completed trial's figures, not drawn yet
         # Leaving this block files every queued figure: each run page is complete when the worker
-        # returns (after Ctrl-C too; a kill leaves them to reconcile).
-        draw_behind = spare_cpu_for_figures(self.device or self.sweep.spec.base.device)
+        # returns (after Ctrl-C too; a kill leaves them to reconcile), but for figures the plan deferred.
         with terminate_as_interrupt(), BackgroundFigures() as background:
             try:
                 next_reconcile = 0.0
@@ -137,7 +139,7 @@ class Worker:
                         next_reconcile = time.monotonic() + self._reconcile_every()
                     trial = with_retries(lambda: claim_trial(self.sweep), "claim a trial")
                     if pending is not None:  # drawn behind the next trial, or now if there is none
-                        background.submit(pending, behind_training=trial is not None and draw_behind)
+                        self._file_figures(background, pending, trial is not None)
                         pending = None
                     if trial is None:
                         waiting, running = with_retries(lambda: remaining(self.sweep), "count remaining trials")
@@ -158,6 +160,14 @@ class Worker:
                     background.submit(pending, behind_training=False)
         return self.outcomes
 
+    def _file_figures(self, background: BackgroundFigures, pending: PendingFigures, next_trial: bool) -> None:
+        if next_trial and self.figures.spare_core:
+            background.submit(pending, behind_training=True)
+            return
+        started = time.monotonic()
+        background.submit(pending, behind_training=False)  # returns once they are filed
+        self.figures.drawn_between_trials(time.monotonic() - started)
+
     def _reconcile_every(self) -> float:
         """How often to look for lost trials between claims: a trial is declared lost only after the
         grace period anyway, so looking before every short trial only adds store round trips."""
@@ -169,8 +179,7 @@ class Worker:
             display.trial_started(trial)
         on_epoch = display.trial_epoch if display is not None else None
         progress = display.trainer_progress() if display is not None else None
-        figures = self.sweep.spec.sweep.trial_figures
-        outcome = run_trial(self.sweep, trial, progress, self.data, self.device, on_epoch, figures, defer_figures=True)
+        outcome = run_trial(self.sweep, trial, progress, self.data, self.device, on_epoch, self.figures.choose)
         if display is not None:
             display.trial_finished(outcome)
         return outcome

@@ -18,11 +18,14 @@ TAG_TRAIN_IMAGES = "cifarsweep.train_images"
 TAG_STEPS_PER_EPOCH = "cifarsweep.steps_per_epoch"
 TAG_RESUMED_FROM = "cifarsweep.resumed_from_epoch"
 TAG_NOTE = "mlflow.note.content"  # the run's description in the MLflow UI (markdown)
-# Set while a finished run's figures are still being drawn in the background (a sweep worker draws them
-# off the trial's critical path); removed once they are filed. Left behind by a kill, it tells
-# `cifarsweep run` / `worker` / `status` to redraw them from the run's CSV tables.
+# Set on a finished run whose two figures are not filed yet; removed once they are. "pending": its
+# worker draws them off the trial's critical path; left behind by a kill, it tells `cifarsweep run` /
+# `worker` / `status` to redraw them from the run's CSV tables. "deferred": drawing them would have cost
+# more than a tenth of the trial (`sweep.trial_figures: auto`); `cifarsweep report` and `cifarsweep ui`
+# draw them from the tables.
 TAG_FIGURES = "cifarsweep.figures"
 FIGURES_PENDING = "pending"
+FIGURES_DEFERRED = "deferred"
 
 # -- experiment tags -------------------------------------------------------------
 # MLflow 3's UI opens an experiment in its GenAI view (traces, judges) unless told it is model training.

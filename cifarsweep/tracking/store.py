@@ -201,6 +201,17 @@ def search_all_runs(
             return runs
 
 
+def all_experiment_ids(mlflow_client: Any) -> list[str]:
+    ids: list[str] = []
+    token = None
+    while True:
+        page = mlflow_client.search_experiments(max_results=1000, page_token=token)
+        ids.extend(experiment.experiment_id for experiment in page)
+        token = page.token
+        if not token:
+            return ids
+
+
 def running_runs(mlflow_client: Any, experiment_id: str) -> list:
     """The experiment's runs still marked RUNNING: the only ones a crash can have left stale."""
     return search_all_runs(mlflow_client, [experiment_id], "attributes.status = 'RUNNING'")
@@ -208,3 +219,17 @@ def running_runs(mlflow_client: Any, experiment_id: str) -> list:
 
 def runs_tagged(mlflow_client: Any, experiment_id: str, tag: str, value: str) -> list:
     return search_all_runs(mlflow_client, [experiment_id], f"tags.`{tag}` = '{value}'")
+
+
+def deferred_figure_runs(mlflow_client: Any, sweep: str | None = None, experiment_id: str | None = None) -> list:
+    """The runs whose figures a sweep deferred (``sweep.trial_figures: auto``): every sweep's, or
+    ``sweep``'s; in every experiment, or ``experiment_id``."""
+    experiment_ids = [experiment_id] if experiment_id is not None else all_experiment_ids(mlflow_client)
+    if not experiment_ids or (sweep is not None and "'" in sweep):  # no sweep's name holds a quote (spec.py)
+        return []
+    wanted = f"tags.`{schema.TAG_FIGURES}` = '{schema.FIGURES_DEFERRED}'"
+    if sweep is not None:
+        wanted += f" and tags.`{schema.TAG_SWEEP}` = '{sweep}'"
+    # Newest first: the runs someone most likely opens next get their figures first.
+    runs = search_all_runs(mlflow_client, experiment_ids, wanted)
+    return sorted(runs, key=lambda run: run.info.start_time or 0, reverse=True)
