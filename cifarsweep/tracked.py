@@ -113,14 +113,13 @@ def record_result(
     result: TrainResult,
     cfg: TrainConfig,
     keep_last: bool = False,
-    figures: bool = True,
-    defer_figures: bool = False,
-) -> RunFigures | None:
-    """Final metrics, tables and (``figures``) the run's two figures (learning curves, confusion matrix).
+    draw_figures: bool = True,
+) -> RunFigures:
+    """Final metrics, tables and the run's two figures (learning curves, confusion matrix).
 
-    With ``defer_figures`` the figures are not drawn here but returned, for the
-    caller to file later (``RunRecorder.log_figures``) after tagging the run
-    ``schema.TAG_FIGURES``.
+    Returns what the figures are drawn from. With ``draw_figures=False`` they are
+    not drawn here: the caller files them later (``RunRecorder.log_figures``), or
+    not at all, and tags the run ``schema.TAG_FIGURES`` meanwhile.
     """
     from cifarsweep.analysis.run_figures import RunFigures, most_confused
 
@@ -130,9 +129,8 @@ def record_result(
         schema.HISTORY_ARTIFACT: history,
         schema.MOST_CONFUSED_ARTIFACT: most_confused(result.confusion, result.classes),
     }
-    draw_now = figures and not defer_figures
-    recorder.log_result(result, cfg, tables=tables, draw=drawing.draw if draw_now else None, keep_last=keep_last)
-    return drawing if figures and defer_figures else None
+    recorder.log_result(result, cfg, tables=tables, draw=drawing.draw if draw_figures else None, keep_last=keep_last)
+    return drawing
 
 
 def redraw_pending_figures(mlflow_client: Any, experiment_id: str) -> list[str]:
@@ -144,18 +142,21 @@ def redraw_pending_figures(mlflow_client: Any, experiment_id: str) -> list[str]:
 
 
 def draw_figures_from_tables(
-    mlflow_client: Any, runs: list, why: str, on_run: Callable[[], None] | None = None
+    mlflow_client: Any, runs: list, why: str, on_progress: Callable[[int, int], None] | None = None
 ) -> tuple[int, list[str]]:
     """Draw and file each run's two figures from its ``history.csv`` and ``confusion_matrix.csv``;
     returns how many runs got them, and a line per run.
 
     Filing drops the run's figures tag; a run stopped half-way keeps it and is drawn again next
-    time (its figures are overwritten whole). ``on_run`` is called after each run (progress).
+    time (its figures are overwritten whole). ``on_progress(done, total)`` is called before the
+    first run and after each.
     """
     from cifarsweep.analysis.run_figures import RunFigures
 
     drawn, changes = 0, []
-    for run in runs:
+    if on_progress is not None:
+        on_progress(0, len(runs))
+    for done, run in enumerate(runs, 1):
         recorder = RunRecorder(mlflow_client, run.info.run_id, run)
         try:
             history = recorder.read_table(schema.HISTORY_ARTIFACT)
@@ -168,8 +169,8 @@ def draw_figures_from_tables(
             recorder.log_figures(figures.draw)
             drawn += 1
             changes.append(f"run {run.info.run_id}: figures drawn ({why})")
-        if on_run is not None:
-            on_run()
+        if on_progress is not None:
+            on_progress(done, len(runs))
     return drawn, changes
 
 

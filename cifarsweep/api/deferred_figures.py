@@ -42,17 +42,7 @@ def draw_deferred_figures(
         runs = [run] if deferred else []
     else:
         runs = deferred_figure_runs(mlflow_client, None if every_sweep else sweep or latest_sweep(uri))
-    done = 0
-
-    def one_more() -> None:
-        nonlocal done
-        done += 1
-        if on_progress is not None:
-            on_progress(done, len(runs))
-
-    if on_progress is not None:
-        on_progress(0, len(runs))
-    return draw_figures_from_tables(mlflow_client, runs, "deferred during the sweep", one_more)[0]
+    return draw_figures_from_tables(mlflow_client, runs, "deferred during the sweep", on_progress)[0]
 
 
 def draw_deferred_figures_behind(tracking_uri: str, on_done: Callable[[int | None, str], None]) -> threading.Thread:

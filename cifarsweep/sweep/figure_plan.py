@@ -31,7 +31,6 @@ class FigurePlan:
     def __init__(self, setting: bool | Literal["auto"], spare_core: bool):
         self.setting, self.spare_core = setting, spare_core
         self.seconds_per_drawing: float | None = None  # the last drawing between trials, filing included
-        self.deferred = 0
 
     def choose(self, trial_seconds: float) -> FigureChoice:
         """``trial_seconds``: how long the finished trial took in this worker (training and recording)."""
@@ -43,7 +42,6 @@ class FigurePlan:
         cost = self.seconds_per_drawing
         if cost is None or cost <= MAX_FIGURE_SHARE * trial_seconds:
             return FigureChoice.DRAW
-        self.deferred += 1
         return FigureChoice.DEFER
 
     def drawn_between_trials(self, seconds: float) -> None:

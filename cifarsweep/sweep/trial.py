@@ -308,17 +308,16 @@ def run_trial(
     value = objective_value(metric, result.history[-1] if result.history else None, result.final_metrics())
 
     told = False
-    deferred: RunFigures | None = None
+    to_draw: RunFigures | None = None  # the figures the worker draws later (FigureChoice.DRAW)
     choice = figures(time.monotonic() - started)
     figures_tag = {FigureChoice.DRAW: schema.FIGURES_PENDING, FigureChoice.DEFER: schema.FIGURES_DEFERRED}
 
     def completed() -> None:
-        nonlocal told, deferred
+        nonlocal told, to_draw
         if not told:  # a retry after our own tell() must not take the COMPLETE trial for a lost one
             still_owned(sweep, trial)
-            deferred = record_result(
-                recorder, result, cfg, keep_last=True, figures=choice == FigureChoice.DRAW, defer_figures=True
-            )
+            drawing = record_result(recorder, result, cfg, keep_last=True, draw_figures=False)
+            to_draw = drawing if choice == FigureChoice.DRAW else None
             # The figures tag lands before the trial is told COMPLETE: a kill from here on leaves a pending
             # one for reconcile, which draws the figures from the run's tables (before, the trial is retried).
             tags = {schema.TAG_FIGURES: figures_tag[choice]} if choice in figures_tag else {}
@@ -333,13 +332,13 @@ def run_trial(
         return lost()
     (checkpoint_dir / ckpt.LAST).unlink(missing_ok=True)
     done = outcome("COMPLETE", value, result.epochs_trained)
-    if deferred is not None:
+    if to_draw is not None:
         what = f"the figures of trial {trial.number}"
 
         def file(draw) -> None:
             with_retries(lambda: recorder.log_figures(draw), f"file {what}")
 
-        done.figures = PendingFigures(what, deferred, file)
+        done.figures = PendingFigures(what, to_draw, file)
     return done
 
 

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -187,29 +188,30 @@ def _check_http(uri: str, timeout_s: float) -> None:
         ) from None
 
 
+def _every_page(search: Callable[[str | None], Any]) -> list:
+    """Everything a paged MLflow search returns: ``search(page_token)`` until no token comes back."""
+    found: list = []
+    token = None
+    while True:
+        page = search(token)
+        found.extend(page)
+        token = page.token
+        if not token:
+            return found
+
+
 def search_all_runs(
     mlflow_client: Any, experiment_ids: list[str], filter_string: str = "", page_size: int = 1000
 ) -> list:
     """Every run of the experiments that matches ``filter_string``, one query per ``page_size`` runs."""
-    runs: list = []
-    token = None
-    while True:
-        page = mlflow_client.search_runs(experiment_ids, filter_string, max_results=page_size, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
+    return _every_page(
+        lambda token: mlflow_client.search_runs(experiment_ids, filter_string, max_results=page_size, page_token=token)
+    )
 
 
 def all_experiment_ids(mlflow_client: Any) -> list[str]:
-    ids: list[str] = []
-    token = None
-    while True:
-        page = mlflow_client.search_experiments(max_results=1000, page_token=token)
-        ids.extend(experiment.experiment_id for experiment in page)
-        token = page.token
-        if not token:
-            return ids
+    experiments = _every_page(lambda token: mlflow_client.search_experiments(max_results=1000, page_token=token))
+    return [experiment.experiment_id for experiment in experiments]
 
 
 def running_runs(mlflow_client: Any, experiment_id: str) -> list:
