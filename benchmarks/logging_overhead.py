@@ -36,11 +36,11 @@ if __package__ in (None, ""):
 import torch
 
 from benchmarks._common import format_table, random_images, setup_line, stopwatch, write_json
-from cifarsweep.config import TrainConfig
-from cifarsweep.models import MODEL_NAMES
+from cifarsweep.config.training import TrainConfig
 from cifarsweep.trainer import checkpoint as ckpt
 from cifarsweep.trainer.device import resolve_device, resolve_precision
 from cifarsweep.trainer.loop import TrainState, new_state, save_epoch_checkpoint, train_step
+from cifarsweep.trainer.models import MODEL_NAMES
 from cifarsweep.trainer.results import EpochReport
 
 EPOCH_IMAGES = 50_000
@@ -74,8 +74,8 @@ def _report(epoch: int, is_best: bool) -> EpochReport:
 
 def time_mlflow(folder: Path, epochs: int) -> float:
     """Median seconds of ``RunRecorder.on_epoch`` over ``epochs`` epochs of one run."""
+    from cifarsweep.tracking.client import client, get_or_create_experiment
     from cifarsweep.tracking.recorder import RunRecorder
-    from cifarsweep.tracking.store import client, get_or_create_experiment
 
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     mlflow_client = client(uri)

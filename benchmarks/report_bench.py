@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cifarsweep.config import TrainConfig
+from cifarsweep.config.training import TrainConfig
 from cifarsweep.tracking import schema
 
 GRID = {
@@ -250,7 +250,7 @@ def main() -> None:
         built = time.perf_counter() - start
         os.chdir(folder)
         from cifarsweep.analysis.report import ReportOptions
-        from cifarsweep.reporting import write_report
+        from cifarsweep.api.report import write_report
         from cifarsweep.tracking.query import load_sweep
 
         start = time.perf_counter()

@@ -60,12 +60,12 @@ from benchmarks._common import (
     write_json,
 )
 from benchmarks._notebook import notebook_loader, random_labels
-from cifarsweep.config import TrainConfig
+from cifarsweep.config.training import TrainConfig
 from cifarsweep.data.datasets import ImageData
 from cifarsweep.data.loader import AugmentSettings, train_batches
-from cifarsweep.models import MODEL_NAMES, build_model, forward_flops_per_image
 from cifarsweep.trainer.device import Precision, configure_backends, resolve_device, resolve_precision
 from cifarsweep.trainer.loop import TrainingRun, TrainState, new_state, train_epoch, train_step
+from cifarsweep.trainer.models import MODEL_NAMES, build_model, forward_flops_per_image
 
 MEAN, STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)  # CIFAR-100's
 PIPELINES = ("notebook", "plain", "cifarsweep")

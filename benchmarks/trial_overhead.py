@@ -208,7 +208,7 @@ PLAIN_LOOP = """
 import json, sys, time
 from pathlib import Path
 started = time.perf_counter()
-from cifarsweep.config import TrainConfig
+from cifarsweep.config.training import TrainConfig
 from cifarsweep.data import load_data
 from cifarsweep.trainer import train
 base, rates, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), Path(sys.argv[3])
@@ -245,8 +245,8 @@ CATEGORIES: dict[str, list[tuple[str, str]]] = {
     # else on the worker's figure thread while the training thread waits in submit(); and the
     # queue's close at the worker's end.
     "figures": [
-        ("cifarsweep.background_figures", "BackgroundFigures.submit"),
-        ("cifarsweep.background_figures", "BackgroundFigures.close"),
+        ("cifarsweep.runs.background", "BackgroundFigures.submit"),
+        ("cifarsweep.runs.background", "BackgroundFigures.close"),
         ("cifarsweep.analysis.run_figures", "learning_curves"),
         ("cifarsweep.analysis.run_figures", "confusion_matrix_figure"),
         ("cifarsweep.analysis.style", "save"),
@@ -257,7 +257,7 @@ CATEGORIES: dict[str, list[tuple[str, str]]] = {
     "data": [("cifarsweep.data.datasets", "load_data")],
     "sweep display": [("cifarsweep.sweep.display", "SweepDisplay.trial_finished")],
 }
-PRELOAD = ["cifarsweep.api.sweeps", "cifarsweep.sweep.run", "cifarsweep.sweep.worker", "cifarsweep.tracked"]
+PRELOAD = ["cifarsweep.api.sweeps", "cifarsweep.sweep.run", "cifarsweep.sweep.worker", "cifarsweep.runs.tracked"]
 MLFLOW_CLASS = ("mlflow.tracking.client", "MlflowClient")
 OPTUNA_CLASSES = [("optuna.storages", "RDBStorage"), ("optuna.storages", "BaseStorage")]
 

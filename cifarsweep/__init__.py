@@ -25,7 +25,7 @@ _EXPORTS = {
     "train": "cifarsweep.api.training",
     "load": "cifarsweep.api.sweeps",
     "Results": "cifarsweep.api.results",
-    "TrainConfig": "cifarsweep.config",
+    "TrainConfig": "cifarsweep.config.training",
     "TrainResult": "cifarsweep.trainer.results",
     "SpecError": "cifarsweep.errors",
     "UserError": "cifarsweep.errors",
@@ -33,7 +33,7 @@ _EXPORTS = {
     "filters": "cifarsweep.api.probes",
     "conv_geometry": "cifarsweep.api.probes",
     "figures": "cifarsweep.api.probes",
-    "draw_deferred_figures": "cifarsweep.api.deferred_figures",
+    "draw_deferred_figures": "cifarsweep.runs.deferred",
 }
 
 __all__ = [
@@ -54,13 +54,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from cifarsweep.api.deferred_figures import draw_deferred_figures
     from cifarsweep.api.probes import conv_geometry, figures, filters, landscape
     from cifarsweep.api.results import Results
     from cifarsweep.api.sweeps import load, run
     from cifarsweep.api.training import train
-    from cifarsweep.config import TrainConfig
+    from cifarsweep.config.training import TrainConfig
     from cifarsweep.errors import SpecError, UserError
+    from cifarsweep.runs.deferred import draw_deferred_figures
     from cifarsweep.trainer.results import TrainResult
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 import cifarsweep
-from cifarsweep.config import TrainConfig
+from cifarsweep.config.training import TrainConfig
 from cifarsweep.errors import UserError
-from cifarsweep.models import build_model
+from cifarsweep.trainer.models import build_model
 from tests.support import TINY, files_under
 
 FACTORY = "tests.support.tiny_model:tiny_cnn"
@@ -53,7 +53,7 @@ def test_a_bad_model_fails_the_spec_before_anything_is_written(empty_workdir, mo
 
 def test_the_config_refuses_a_bad_factory_with_one_line():
     with pytest.raises(UserError, match=r"^model: .*cannot import"):
-        from cifarsweep.config import build_config
+        from cifarsweep.config.training import build_config
 
         build_config({"model": "nowhere_at_all:net"})
     assert TrainConfig(model=FACTORY).model == FACTORY

@@ -1,6 +1,6 @@
 import pytest
 
-from cifarsweep.config import TRAIN_FIELDS, TrainConfig, apply_overrides, load_train_config
+from cifarsweep.config.training import TRAIN_FIELDS, TrainConfig, apply_overrides, load_train_config
 from cifarsweep.errors import UserError
 
 CONTRACT_FIELDS = (

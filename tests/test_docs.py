@@ -9,7 +9,7 @@ import pytest
 import typer.main
 
 from cifarsweep.cli import app
-from cifarsweep.config import TRAIN_FIELDS
+from cifarsweep.config.training import TRAIN_FIELDS
 from tests.support.cli import invoke
 
 README = (Path(__file__).parent.parent / "README.md").read_text()

@@ -2,9 +2,9 @@
 
 from cifarsweep import console as console_module
 from cifarsweep.formatting import metric_value, number, percent
-from cifarsweep.space import Cell
 from cifarsweep.sweep import display as display_module
 from cifarsweep.sweep.display import SweepDisplay
+from cifarsweep.sweep.space import Cell
 from cifarsweep.trainer.results import EpochReport
 
 

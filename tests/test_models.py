@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from cifarsweep.models import build_model, count_parameters, forward_flops_per_image
+from cifarsweep.trainer.models import build_model, count_parameters, forward_flops_per_image
 
 
 def test_resnet34_full_width_has_21_3_million_parameters():

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from cifarsweep.config import TrainConfig
-from cifarsweep.optim import build_optimizer, build_scheduler, lr_schedule
+from cifarsweep.config.training import TrainConfig
+from cifarsweep.trainer.optim import build_optimizer, build_scheduler, lr_schedule
 
 SPE = 10  # steps per epoch
 

@@ -6,8 +6,8 @@ import optuna
 import pytest
 
 from cifarsweep.errors import UserError
-from cifarsweep.sampler_options import SAMPLER_OPTIONS, STARTUP_DEFAULTS
-from cifarsweep.spec import spec_from_dict
+from cifarsweep.sweep.sampler_options import SAMPLER_OPTIONS, STARTUP_DEFAULTS
+from cifarsweep.sweep.spec import spec_from_dict
 from cifarsweep.sweep.study import build_sampler
 from tests.support import TINY
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from cifarsweep.space import Cell, cell_key, grid_cells, spec_value_text, suggest_params, trial_config
-from cifarsweep.spec import load_spec
+from cifarsweep.sweep.space import Cell, cell_key, grid_cells, spec_value_text, suggest_params, trial_config
+from cifarsweep.sweep.spec import load_spec
 from cifarsweep.sweep.study import build_sampler
 from tests.support.cli import invoke
 from tests.support.sweeps import write_spec
@@ -98,7 +98,7 @@ def test_the_ready_specs_cover_the_notebook_experiments():
 
 
 def test_run_names_carry_the_swept_values_short():
-    from cifarsweep.space import Cell, short_value
+    from cifarsweep.sweep.space import Cell, short_value
 
     assert Cell({"lr": 0.01, "weight_decay": 1.0e-4}, 0).run_name == "lr=0.01 wd=1e-4 s0"
     assert Cell({"batch_size": 128, "grad_clip": None}, 3, "no_jitter").run_name == "no_jitter bs=128 clip=null s3"

@@ -3,7 +3,7 @@
 import pytest
 
 from cifarsweep.errors import UserError
-from cifarsweep.spec import load_spec
+from cifarsweep.sweep.spec import load_spec
 from tests.support import files_under
 from tests.support.cli import invoke
 

@@ -468,7 +468,7 @@ MAX_SCHEDULE_POINTS = 2000
 
 def run_config(row: pd.Series):
     """The run's ``TrainConfig`` from its ``params.*`` (None where MLflow has 'None')."""
-    from cifarsweep.config import TrainConfig
+    from cifarsweep.config.training import TrainConfig
 
     values = {}
     for name in TrainConfig.model_fields:
@@ -480,7 +480,7 @@ def run_config(row: pd.Series):
 
 def run_steps_per_epoch(row: pd.Series, batch_size: int) -> int:
     """The run's ``steps_per_epoch`` tag, else what the trainer takes for its train images, else 1."""
-    from cifarsweep.config import steps_per_epoch
+    from cifarsweep.config.training import steps_per_epoch
 
     steps = row.get("steps_per_epoch")
     if steps is not None and not pd.isna(steps):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from cifarsweep.analysis import frames
-from cifarsweep.tracking.store import mask_password
+from cifarsweep.tracking.client import mask_password
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }

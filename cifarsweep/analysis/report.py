@@ -25,8 +25,8 @@ from cifarsweep.analysis.search_figures import search_figures
 from cifarsweep.analysis.search_frames import last_values
 from cifarsweep.analysis.style import close
 from cifarsweep.errors import UserError
+from cifarsweep.tracking.client import local_artifact_dir
 from cifarsweep.tracking.query import SweepFrames, load_sweep
-from cifarsweep.tracking.store import local_artifact_dir
 
 __all__ = ["DPI", "REPORTS_DIR", "Figure", "Plan", "ReportOptions", "slug", "write_report", "write_report_page"]
 
@@ -38,7 +38,7 @@ MANIFEST = "report.json"  # the pages made so far for this sweep: the full index
 MIN_TRIALS = 5  # fewer completed trials than this: the page says the report is thin
 
 # Given the sweep's frames and the plan, the parameter importances and where they came from;
-# Optuna lives with the stores, so the caller (``cifarsweep.reporting``) passes this in.
+# Optuna lives with the stores, so the caller (``cifarsweep.api.report``) passes this in.
 ImportanceSource = Callable[[SweepFrames, Plan], "tuple[pd.DataFrame, str]"]
 
 
@@ -358,7 +358,7 @@ def _log_to_parent(data: SweepFrames, out: Path) -> None:
         if local is not None:
             shutil.copytree(out, local / ARTIFACT_DIR, dirs_exist_ok=True)
         else:
-            from cifarsweep.tracking.store import client
+            from cifarsweep.tracking.client import client
 
             client(data.tracking_uri).log_artifacts(data.sweep.parent_run_id, str(out), ARTIFACT_DIR)
     except Exception as exc:  # the files are written; only the copy in MLflow is missing

@@ -18,8 +18,8 @@ from cifarsweep.analysis import html
 from cifarsweep.analysis.figure import DPI, REPORTS_DIR, slug
 from cifarsweep.analysis.run_figures import confusion_matrix_figure, learning_curves, most_confused
 from cifarsweep.analysis.style import close
+from cifarsweep.tracking.client import local_artifact_dir
 from cifarsweep.tracking.query import RunFrames, load_run
-from cifarsweep.tracking.store import local_artifact_dir
 from cifarsweep.trainer.results import EPOCH_METRICS
 
 ARTIFACTS = ("confusion_matrix.csv", "classification_report.txt", "classification_report.json")
@@ -47,8 +47,8 @@ def _fetch_artifacts(run: RunFrames, folder: Path, tracking_uri: str | None) -> 
                 found[name] = folder / name
             continue
         try:
+            from cifarsweep.tracking.client import client
             from cifarsweep.tracking.readers import quiet_downloads
-            from cifarsweep.tracking.store import client
 
             with tempfile.TemporaryDirectory() as tmp, quiet_downloads():
                 path = Path(client(tracking_uri).download_artifacts(str(run.run["run_id"]), name, tmp))

@@ -80,7 +80,7 @@ def lr_curve(cfg, steps_per_epoch: int) -> np.ndarray:
     """The lr at every batch step of a training with ``cfg``."""
     rates = closed_form(cfg, steps_per_epoch)
     if rates is None:
-        from cifarsweep.optim import lr_schedule
+        from cifarsweep.trainer.optim import lr_schedule
 
         rates = np.asarray(lr_schedule(cfg, steps_per_epoch))
     return rates

@@ -67,7 +67,7 @@ def conv_geometry(
 
 def figures(result: Any) -> list[Path]:
     """The PNG files a probe wrote, where they are on this machine (empty for a remote artifact store)."""
-    from cifarsweep.tracking.store import local_artifact_dir
+    from cifarsweep.tracking.client import local_artifact_dir
 
     folder = getattr(result, "folder", None)
     if folder is None:

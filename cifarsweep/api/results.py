@@ -70,8 +70,8 @@ class Results:
         deferred (``sweep.trial_figures: auto``) are drawn into their MLflow runs too.
         """
         from cifarsweep.analysis.report import ReportOptions
-        from cifarsweep.api.deferred_figures import draw_deferred_figures
-        from cifarsweep.reporting import write_report
+        from cifarsweep.api.report import write_report
+        from cifarsweep.runs.deferred import draw_deferred_figures
 
         options = ReportOptions(
             sweep=self.name,

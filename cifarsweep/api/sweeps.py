@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from cifarsweep.api.results import Results
-from cifarsweep.spec import SweepSpec, load_spec, spec_from_dict
+from cifarsweep.sweep.spec import SweepSpec, load_spec, spec_from_dict
 
 Overrides = Mapping[str, Any] | Sequence[str] | None
 

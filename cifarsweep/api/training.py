@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cifarsweep.config import TrainConfig, build_config, load_train_config
+from cifarsweep.config.training import TrainConfig, build_config, load_train_config
 from cifarsweep.trainer.results import TrainResult
 
 
@@ -40,7 +40,7 @@ def train(
     override it (``cifarsweep.train(dataset="synthetic", epochs=2)``). The result
     carries ``run_id`` and ``tracking_uri`` of the run.
     """
-    from cifarsweep.tracked import train_tracked
+    from cifarsweep.runs.tracked import train_tracked
 
     cfg = resolve_config(config, fields)
     tracked = train_tracked(cfg, experiment, tracking_uri, None, run_name)

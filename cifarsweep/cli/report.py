@@ -69,9 +69,9 @@ def report(
     the sweep deferred (sweep.trial_figures: auto) are drawn into their MLflow runs too.
     """
     from cifarsweep.analysis.report import ReportOptions
-    from cifarsweep.api.deferred_figures import draw_deferred_figures
+    from cifarsweep.api.report import write_report_page
     from cifarsweep.console import figures_progress
-    from cifarsweep.reporting import write_report_page
+    from cifarsweep.runs.deferred import draw_deferred_figures
 
     check_out_folder(out)
     options = ReportOptions(

@@ -42,8 +42,8 @@ def run(
 ) -> None:
     """Create the sweep, or resume it if it exists, and run trials until every cell (or n_trials) is done."""
     from cifarsweep.console import console, err_console
-    from cifarsweep.spec import load_spec
     from cifarsweep.sweep.run import resolve_locations, run_sweep
+    from cifarsweep.sweep.spec import load_spec
 
     spec = load_spec(spec_path, set_ or [])
     for warning in spec.warnings():
@@ -128,8 +128,8 @@ def worker(
 ) -> None:
     """Join an existing sweep from another process or machine and pull trials until none remain."""
     from cifarsweep.console import console
-    from cifarsweep.spec import load_spec
     from cifarsweep.sweep.run import join_sweep, resolve_locations
+    from cifarsweep.sweep.spec import load_spec
 
     spec = load_spec(spec_path, set_ or [])
     locations = resolve_locations(storage, tracking_uri)
@@ -198,11 +198,11 @@ def ui(
 
     Trial figures a sweep deferred (sweep.trial_figures: auto) are drawn into their runs meanwhile.
     """
-    from cifarsweep.api.deferred_figures import draw_deferred_figures_behind
     from cifarsweep.cli.serve import check_address, serve_child
     from cifarsweep.console import err_console
     from cifarsweep.errors import UserError
-    from cifarsweep.tracking.store import DEFAULT_DIR, resolve_tracking_uri, store_exists
+    from cifarsweep.runs.deferred import draw_deferred_figures_behind
+    from cifarsweep.tracking.client import DEFAULT_DIR, resolve_tracking_uri, store_exists
     from cifarsweep.tracking.ui import ui_command
 
     check_address(host, port)

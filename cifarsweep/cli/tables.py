@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cifarsweep.formatting import metric_value
-from cifarsweep.space import spec_value_text
+from cifarsweep.sweep.space import spec_value_text
 
 _STATE_STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan", "WAITING": "dim"}
 

@@ -20,11 +20,11 @@ def train(
     run_name: Annotated[str | None, typer.Option("--run-name", help="MLflow run name.")] = None,
 ) -> None:
     """Train one model and record it as an MLflow run (the same trainer that sweep trials use)."""
-    from cifarsweep.config import load_train_config
+    from cifarsweep.config.training import load_train_config
     from cifarsweep.console import TrainProgressBar, console
     from cifarsweep.formatting import number, percent
+    from cifarsweep.runs.tracked import train_tracked
     from cifarsweep.stores.urls import mask_password
-    from cifarsweep.tracked import train_tracked
 
     cfg = load_train_config(config, set_ or [])
     tracked = train_tracked(cfg, experiment, tracking_uri, TrainProgressBar(), run_name)

@@ -7,7 +7,7 @@ from typing import cast
 
 import torch
 
-from cifarsweep.config import TrainConfig
+from cifarsweep.config.training import TrainConfig
 from cifarsweep.data.cifar import CIFAR_STATS, load_cifar
 from cifarsweep.data.imagefolder import load_imagefolder
 from cifarsweep.data.synthetic import make_synthetic

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from cifarsweep.config import steps_per_epoch
+from cifarsweep.config.training import steps_per_epoch
 from cifarsweep.data.augment import (
     JitterStrength,
     crop_at,

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cifarsweep.config import TrainConfig, build_config
+from cifarsweep.config.training import TrainConfig, build_config
+from cifarsweep.config.yamlfile import load_yaml_text
 from cifarsweep.errors import UserError
 from cifarsweep.probes.output import ProbeOutput
-from cifarsweep.tracking.schema import CHECKPOINT_ARTIFACT_DIR, CONFIG_ARTIFACT
-from cifarsweep.tracking.store import (
+from cifarsweep.tracking.client import (
     client,
     find_run,
     local_artifact_dir,
@@ -25,7 +25,7 @@ from cifarsweep.tracking.store import (
     resolve_tracking_uri,
     store_exists,
 )
-from cifarsweep.yamlfile import load_yaml_text
+from cifarsweep.tracking.schema import CHECKPOINT_ARTIFACT_DIR, CONFIG_ARTIFACT
 
 if TYPE_CHECKING:
     import torch
@@ -76,7 +76,7 @@ class ProbeRun:
 
     def model(self, state: dict[str, torch.Tensor], name: str = "final.pt") -> torch.nn.Module:
         """The run's architecture (model, width) with ``state`` loaded; a mismatch is a ``UserError``."""
-        from cifarsweep.models import build_model
+        from cifarsweep.trainer.models import build_model
 
         head = state.get("head.weight")
         num_classes = int(head.shape[0]) if head is not None and head.dim() == 2 else 1

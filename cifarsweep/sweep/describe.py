@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from cifarsweep.spec import SweepSpec
+from cifarsweep.sweep.spec import SweepSpec
 
 # MLflow caps a tag value at 8000 characters; the whole spec is also the parent's spec.json artifact.
 _MAX_SPEC_TEXT = 6000

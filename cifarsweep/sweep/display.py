@@ -13,7 +13,7 @@ from rich.progress import Progress
 
 from cifarsweep.console import console, progress_bar
 from cifarsweep.formatting import metric_value
-from cifarsweep.space import Cell
+from cifarsweep.sweep.space import Cell
 from cifarsweep.trainer.results import EpochReport
 from cifarsweep.trainer.results import Progress as TrainProgress
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from optuna.trial import TrialState
 
-from cifarsweep.space import Cell
+from cifarsweep.sweep.space import Cell
 from cifarsweep.sweep.study import Sweep, best_point, counts_as_done, is_complete, total_trials
 
 POLL_SECONDS = 1.0

@@ -37,7 +37,7 @@ from cifarsweep.sweep.describe import parent_description
 from cifarsweep.sweep.processes import process_alive, process_start_time
 from cifarsweep.sweep.study import ATTR_PARENT_RUN, Sweep
 from cifarsweep.tracking import schema
-from cifarsweep.tracking.store import mask_password
+from cifarsweep.tracking.client import mask_password
 from cifarsweep.tracking.sweep_records import create_parent_run, discard_parent_run, find_claimed_parent_run
 
 ATTR_PARENT_CLAIM = "cifarsweep.parent_claim"

@@ -19,11 +19,11 @@ import socket
 import optuna
 from optuna.trial import TrialState
 
+from cifarsweep.runs.tracked import redraw_pending_figures
 from cifarsweep.sweep.processes import process_alive
 from cifarsweep.sweep.study import ATTR_COORDINATOR, Sweep, enqueue_retry, trial_id
-from cifarsweep.tracked import redraw_pending_figures
+from cifarsweep.tracking.client import running_runs, search_all_runs
 from cifarsweep.tracking.schema import KIND_SWEEP, TAG_KIND, TAG_REASON, TAG_RECOVERY, TAG_STATE, TAG_TRIAL
-from cifarsweep.tracking.store import running_runs, search_all_runs
 
 
 def _is_local_and_dead(identity: dict | None) -> bool:

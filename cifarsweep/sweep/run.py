@@ -10,13 +10,13 @@ from typing import Any
 
 from cifarsweep.errors import UserError
 from cifarsweep.pauses import pause_point
-from cifarsweep.space import describe_space, grid_cells, trial_config
-from cifarsweep.spec import SweepSpec
 from cifarsweep.stores.optuna_storage import resolve_storage_url, storage_exists
 from cifarsweep.stores.retry import with_retries
 from cifarsweep.sweep.display import SweepDisplay
 from cifarsweep.sweep.parent import ensure_parent_run
 from cifarsweep.sweep.reconcile import StaleTrialHandler, reconcile
+from cifarsweep.sweep.space import describe_space, grid_cells, trial_config
+from cifarsweep.sweep.spec import SweepSpec
 from cifarsweep.sweep.study import (
     Sweep,
     best_point,
@@ -32,7 +32,7 @@ from cifarsweep.sweep.study import (
     trial_summary,
 )
 from cifarsweep.sweep.worker import Worker, terminate_as_interrupt
-from cifarsweep.tracking.store import check_store, deferred_figure_runs, resolve_tracking_uri
+from cifarsweep.tracking.client import check_store, deferred_figure_runs, resolve_tracking_uri
 from cifarsweep.tracking.sweep_records import finalize_parent_run
 
 PLAN_POLL_S = 0.5

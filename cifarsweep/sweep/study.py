@@ -21,11 +21,11 @@ import optuna
 from optuna.trial import TrialState
 
 from cifarsweep.errors import UserError
-from cifarsweep.space import Cell, grid_cells, suggest_params
-from cifarsweep.spec import SweepSpec
 from cifarsweep.stores.optuna_storage import open_storage
-from cifarsweep.tracking.store import client as mlflow_client
-from cifarsweep.tracking.store import get_or_create_experiment, mask_password
+from cifarsweep.sweep.space import Cell, grid_cells, suggest_params
+from cifarsweep.sweep.spec import SweepSpec
+from cifarsweep.tracking.client import client as mlflow_client
+from cifarsweep.tracking.client import get_or_create_experiment, mask_password
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)

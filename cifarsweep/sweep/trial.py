@@ -19,16 +19,17 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import optuna
 
-from cifarsweep.background_figures import PendingFigures
-from cifarsweep.config import TrainConfig
+from cifarsweep.config.training import TrainConfig
 from cifarsweep.data import ImageData, load_data
 from cifarsweep.errors import Interrupted, TrainingDiverged, UserError
 from cifarsweep.formatting import metric_value
-from cifarsweep.space import Cell, trial_config
+from cifarsweep.runs.background import PendingFigures
+from cifarsweep.runs.figure_plan import FigureChoice
+from cifarsweep.runs.tracked import record_result, run_tags, train_in_run
 from cifarsweep.stores.retry import StoreUnavailable, is_local_io_error, local_io_cause, with_retries
-from cifarsweep.sweep.figure_plan import FigureChoice
 from cifarsweep.sweep.parent import ensure_parent_run
 from cifarsweep.sweep.processes import process_identity
+from cifarsweep.sweep.space import Cell, trial_config
 from cifarsweep.sweep.study import (
     OUTCOME_BAD_CHECKPOINT,
     OUTCOME_DIVERGED,
@@ -41,7 +42,6 @@ from cifarsweep.sweep.study import (
     fail_trial,
     trial_id,
 )
-from cifarsweep.tracked import record_result, run_tags, train_in_run
 from cifarsweep.tracking import schema
 from cifarsweep.tracking.recorder import RunRecorder
 from cifarsweep.trainer import checkpoint as ckpt

@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 
-from cifarsweep.background_figures import BackgroundFigures, PendingFigures
-from cifarsweep.config import TrainConfig
+from cifarsweep.config.training import TrainConfig
 from cifarsweep.data import ImageData, load_data
 from cifarsweep.errors import Interrupted
+from cifarsweep.runs.background import BackgroundFigures, PendingFigures
+from cifarsweep.runs.figure_plan import FigurePlan
 from cifarsweep.stores.retry import with_retries
-from cifarsweep.sweep.figure_plan import FigurePlan
 from cifarsweep.sweep.reconcile import StaleTrialHandler, reconcile
 from cifarsweep.sweep.study import Sweep, claim_trial, remaining, trial_id
 from cifarsweep.sweep.trial import Heartbeat, TrialOutcome, run_trial

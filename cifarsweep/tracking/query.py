@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from cifarsweep.config import TrainConfig
+from cifarsweep.config.training import TrainConfig
 from cifarsweep.errors import UserError
+from cifarsweep.tracking.client import mask_password, resolve_tracking_uri
 from cifarsweep.tracking.readers import open_reader
 from cifarsweep.tracking.schema import (
     EPOCH_SECONDS_METRIC,
@@ -44,7 +45,6 @@ from cifarsweep.tracking.schema import (
     TAG_VARIANT,
     TAG_VARIANT_OVERRIDES,
 )
-from cifarsweep.tracking.store import mask_password, resolve_tracking_uri
 
 # A run without a state tag (an older writer, or a crash before tagging) gets one from its status.
 _STATE_OF_STATUS = {

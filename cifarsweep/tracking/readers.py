@@ -33,8 +33,8 @@ import pandas as pd
 
 from cifarsweep.errors import UserError
 from cifarsweep.stores.urls import is_server_uri, mask_password, sqlite_path
+from cifarsweep.tracking.client import local_artifact_dir, search_all_runs, store_exists
 from cifarsweep.tracking.schema import TAG_KIND
-from cifarsweep.tracking.store import local_artifact_dir, search_all_runs, store_exists
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect

@@ -20,11 +20,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from cifarsweep.config import TrainConfig
-from cifarsweep.manifest import build_manifest
+from cifarsweep.config.training import TrainConfig
 from cifarsweep.tracking import schema
+from cifarsweep.tracking.client import local_artifact_dir
+from cifarsweep.tracking.manifest import build_manifest
 from cifarsweep.tracking.schema import CHECKPOINT_ARTIFACT_DIR, TAG_PARENT, TAG_REASON
-from cifarsweep.tracking.store import local_artifact_dir
 from cifarsweep.trainer import checkpoint as ckpt
 from cifarsweep.trainer.results import EPOCH_METRICS, EpochReport, TrainResult
 

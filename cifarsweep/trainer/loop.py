@@ -28,13 +28,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cifarsweep.config import TrainConfig, steps_per_epoch
+from cifarsweep.config.training import TrainConfig, steps_per_epoch
 from cifarsweep.data.datasets import ImageData, load_data
 from cifarsweep.data.loader import AugmentSettings, train_batches
 from cifarsweep.data.mixing import mix_batch
 from cifarsweep.errors import TrainingDiverged, UserError
-from cifarsweep.models import build_model, count_parameters
-from cifarsweep.optim import build_optimizer, build_scheduler
 from cifarsweep.trainer import checkpoint as ckpt
 from cifarsweep.trainer.device import (
     Precision,
@@ -46,6 +44,8 @@ from cifarsweep.trainer.device import (
     synchronize,
 )
 from cifarsweep.trainer.evaluate import Evaluation, class_report, evaluate
+from cifarsweep.trainer.models import build_model, count_parameters
+from cifarsweep.trainer.optim import build_optimizer, build_scheduler
 from cifarsweep.trainer.results import EpochCallback, EpochReport, Progress, TrainResult
 
 PROGRESS_INTERVAL_S = 0.5

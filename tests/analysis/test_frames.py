@@ -11,7 +11,7 @@ from scipy import stats
 
 from cifarsweep.analysis import frames, search_frames
 from cifarsweep.analysis.schedules import ONECYCLE_DEFAULT_PCT_START, closed_form
-from cifarsweep.config import SchedulerName, TrainConfig
+from cifarsweep.config.training import SchedulerName, TrainConfig
 from cifarsweep.errors import UserError
 from cifarsweep.tracking import query
 from tests.support.report_fixtures import report_store  # noqa: F401  (fixture)
@@ -258,7 +258,7 @@ def test_format_value_writes_numbers_as_people_do():
     ],
 )
 def test_closed_form_schedules_equal_optim_lr_schedule(scheduler, warmup, steps, extra):
-    from cifarsweep.optim import lr_schedule
+    from cifarsweep.trainer.optim import lr_schedule
 
     cfg = TrainConfig(epochs=12, scheduler=scheduler, warmup_epochs=warmup, lr=0.02, optimizer="adam", **extra)
     fast = closed_form(cfg, steps)
@@ -267,7 +267,7 @@ def test_closed_form_schedules_equal_optim_lr_schedule(scheduler, warmup, steps,
 
 
 def test_onecycle_default_matches_optim():
-    from cifarsweep import optim
+    from cifarsweep.trainer import optim
 
     assert ONECYCLE_DEFAULT_PCT_START == optim.ONECYCLE_DEFAULT_PCT_START
 
@@ -284,7 +284,7 @@ def test_lr_schedule_table_uses_each_value_best_run_and_its_steps(grid):
 def test_steps_per_epoch_fallback_counts_full_batches_as_the_trainer_does():
     # A run without the steps_per_epoch tag: 1000 images in batches of 128 are 7 full batches
     # (the trainer drops the partial one), not ceil(1000 / 128) = 8.
-    from cifarsweep.config import steps_per_epoch
+    from cifarsweep.config.training import steps_per_epoch
 
     untagged = pd.Series({"steps_per_epoch": np.nan, "train_images": 1000})
     assert frames.run_steps_per_epoch(untagged, 128) == steps_per_epoch(1000, 128) == 7

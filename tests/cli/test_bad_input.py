@@ -6,7 +6,7 @@ of the hostile inputs tried.
 
 import pytest
 
-from cifarsweep.config import load_train_config
+from cifarsweep.config.training import load_train_config
 from tests.support import files_under
 from tests.support.cli import invoke
 

@@ -5,8 +5,8 @@ from optuna.trial import TrialState, create_trial
 from rich.console import Console
 
 from cifarsweep.cli.tables import status_table
-from cifarsweep.space import Cell
-from cifarsweep.spec import spec_from_dict
+from cifarsweep.sweep.space import Cell
+from cifarsweep.sweep.spec import spec_from_dict
 from cifarsweep.sweep.study import Sweep, trial_summary
 from tests.support import TINY
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cifarsweep.config import TrainConfig
+from cifarsweep.config.training import TrainConfig
 from cifarsweep.data import balanced_subset, load_data
 from cifarsweep.data.cifar import cifar_layout
 from cifarsweep.data.synthetic import make_synthetic

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from cifarsweep.models import build_model
 from cifarsweep.probes.directions import difference, filter_norms, move_to, random_directions
 from cifarsweep.probes.grid import Grid, load_grid, resume_or_new
 from cifarsweep.probes.landscape import LandscapeOptions, interpolation_axis, plan_surfaces
 from cifarsweep.probes.output import ProbeOutput
+from cifarsweep.trainer.models import build_model
 
 
 def parameters(model):

@@ -5,7 +5,6 @@ import math
 import numpy as np
 import torch
 
-from cifarsweep.models import build_model
 from cifarsweep.probes.grid import Grid
 from cifarsweep.probes.landscape import (
     LandscapeOptions,
@@ -16,6 +15,7 @@ from cifarsweep.probes.landscape import (
 )
 from cifarsweep.probes.landscape_plots import UNEVALUABLE_LABEL, interpolation_figure
 from cifarsweep.trainer.device import Precision
+from cifarsweep.trainer.models import build_model
 
 
 def interpolation_measure():

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 import yaml
 from mlflow.tracking import MlflowClient
 
-from cifarsweep.config import TrainConfig
+from cifarsweep.config.training import TrainConfig
 from cifarsweep.data import balanced_subset
 from cifarsweep.data.augment import normalize, to_float
 from cifarsweep.probes.grid import load_grid
@@ -54,7 +54,7 @@ LANDSCAPE_FILES = [
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, mlflow_template):
     """(folder, run id, artifact folder) of one finished tiny training."""
-    from cifarsweep.tracked import train_tracked
+    from cifarsweep.runs.tracked import train_tracked
 
     folder = tmp_path_factory.mktemp("probe-run")
     (folder / "mlruns").mkdir()

@@ -2,7 +2,7 @@
 
 import optuna
 
-from cifarsweep.spec import spec_from_dict
+from cifarsweep.sweep.spec import spec_from_dict
 from cifarsweep.sweep.study import Sweep, claim_trial, enqueue_missing_cells, enqueue_retry, fail_trial
 from tests.support import TINY
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from cifarsweep.tracking import schema
-from cifarsweep.tracking.store import local_artifact_dir
+from cifarsweep.tracking.client import local_artifact_dir
 from tests.support.cli import invoke
 from tests.support.sweeps import mlflow_runs, write_spec
 from tests.sweep import test_faults

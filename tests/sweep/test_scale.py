@@ -233,9 +233,9 @@ def test_worker_resumes_a_trial_whose_remote_worker_went_silent(tmp_path, pg_sto
         sweep={"kind": "grid", "params": {"lr": [0.01]}, "seeds": [0], "heartbeat_interval": 1, "grace_period": 2},
     )
     stores = ["--storage", pg_storage, "--tracking-uri", mlflow_server.url]
-    from cifarsweep.spec import load_spec
     from cifarsweep.sweep.parent import ensure_parent_run
     from cifarsweep.sweep.run import Locations, open_for_run
+    from cifarsweep.sweep.spec import load_spec
     from cifarsweep.sweep.study import claim_trial, enqueue_missing_cells, mark_planned
 
     sweep, _ = open_for_run(load_spec(spec), Locations(pg_storage, mlflow_server.url), create=True)

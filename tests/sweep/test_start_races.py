@@ -15,11 +15,11 @@ import pytest
 
 from cifarsweep import pauses
 from cifarsweep.errors import UserError
-from cifarsweep.spec import load_spec
 from cifarsweep.stores.study_attrs import compare_and_set, insert_if_absent
 from cifarsweep.sweep import parent as parent_module
 from cifarsweep.sweep.parent import ATTR_PARENT_CLAIM, ensure_parent_run
 from cifarsweep.sweep.run import join_sweep, open_for_run, resolve_locations, run_sweep
+from cifarsweep.sweep.spec import load_spec
 from cifarsweep.tracking import schema
 from cifarsweep.tracking.sweep_records import create_parent_run
 from tests.support.sweeps import mlflow_runs, write_spec

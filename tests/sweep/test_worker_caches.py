@@ -17,8 +17,8 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from cifarsweep.api.sweeps import run
-from cifarsweep.background_figures import BackgroundFigures, PendingFigures
 from cifarsweep.data import load_data
+from cifarsweep.runs.background import BackgroundFigures, PendingFigures
 from cifarsweep.sweep import worker
 from cifarsweep.tracking import schema
 from tests.support import TINY

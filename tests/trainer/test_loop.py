@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from cifarsweep.config import TrainConfig
+from cifarsweep.config.training import TrainConfig
 from cifarsweep.errors import TrainingDiverged, UserError
 from cifarsweep.trainer import checkpoint as ckpt
 from cifarsweep.trainer import train

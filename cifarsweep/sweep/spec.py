@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from cifarsweep.config import (
+from cifarsweep.config.training import (
     MAX_SEED,
     TRAIN_FIELDS,
     TrainConfig,
@@ -23,10 +23,10 @@ from cifarsweep.config import (
     describe_validation_error,
     error_key_path,
 )
+from cifarsweep.config.yamlfile import YamlDocument, read_yaml
 from cifarsweep.errors import SpecError
-from cifarsweep.sampler_options import check_option, startup_warning
+from cifarsweep.sweep.sampler_options import check_option, startup_warning
 from cifarsweep.trainer.results import EPOCH_METRICS, FINAL_METRICS
-from cifarsweep.yamlfile import YamlDocument, read_yaml
 
 SweepKind = Literal["grid", "random", "tpe", "cmaes", "qmc"]
 PrunerKind = Literal["none", "median", "hyperband", "asha"]

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
-from cifarsweep.config import TrainConfig
+from cifarsweep.config.training import TrainConfig
 from cifarsweep.data import ImageData, load_data
 from cifarsweep.errors import UserError
 from cifarsweep.tracking import schema
+from cifarsweep.tracking.client import check_store, client, get_or_create_experiment, resolve_tracking_uri
 from cifarsweep.tracking.recorder import RunRecorder
-from cifarsweep.tracking.store import check_store, client, get_or_create_experiment, resolve_tracking_uri
 from cifarsweep.tracking.tensorboard import TensorBoardWriter
 from cifarsweep.trainer import EpochReport, Progress, TrainResult, train
 from cifarsweep.trainer.device import resolve_device, resolve_precision
@@ -49,7 +49,7 @@ class TrackedResult:
 
 def run_tags(kind: str, cfg: TrainConfig, data: ImageData) -> dict[str, str]:
     """The tags every tracked training carries, single run or sweep trial alike."""
-    from cifarsweep.config import steps_per_epoch
+    from cifarsweep.config.training import steps_per_epoch
 
     images = int(data.train_images.shape[0])
     return {
@@ -135,7 +135,7 @@ def record_result(
 
 def redraw_pending_figures(mlflow_client: Any, experiment_id: str) -> list[str]:
     """Draw the figures of the experiment's runs still tagged as waiting for them (their worker was killed)."""
-    from cifarsweep.tracking.store import runs_tagged
+    from cifarsweep.tracking.client import runs_tagged
 
     runs = runs_tagged(mlflow_client, experiment_id, schema.TAG_FIGURES, schema.FIGURES_PENDING)
     return draw_figures_from_tables(mlflow_client, runs, "its worker stopped before drawing them")[1]

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cifarsweep.model_ref import BUILTIN_MODELS, build_from_ref
+from cifarsweep.config.model_ref import BUILTIN_MODELS, build_from_ref
 
 
 class BasicBlock(nn.Module):

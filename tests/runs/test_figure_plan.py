@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from cifarsweep.api.deferred_figures import draw_deferred_figures, draw_deferred_figures_behind
-from cifarsweep.sweep import figure_plan, worker
-from cifarsweep.sweep.figure_plan import FigureChoice, FigurePlan
+from cifarsweep.runs import figure_plan
+from cifarsweep.runs.deferred import draw_deferred_figures, draw_deferred_figures_behind
+from cifarsweep.runs.figure_plan import FigureChoice, FigurePlan
+from cifarsweep.sweep import worker
 from cifarsweep.tracking import schema
 from tests.support.cli import invoke
 from tests.support.sweeps import mlflow_runs, write_spec

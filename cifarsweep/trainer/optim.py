@@ -17,7 +17,7 @@ from collections.abc import Iterable
 import torch
 from torch.optim import lr_scheduler
 
-from cifarsweep.config import TrainConfig
+from cifarsweep.config.training import TrainConfig
 
 ONECYCLE_DEFAULT_PCT_START = 0.3
 # OneCycle's momentum swings this far either side of the configured momentum (torch's own

@@ -41,7 +41,7 @@ def prepare_local_store(uri: str) -> None:
     Created whole, under a lock (``sqlite_store``): concurrent first runs and a
     full disk cannot leave it half migrated.
     """
-    from cifarsweep.tracking.sqlite_store import ensure_sqlite_store
+    from cifarsweep.tracking.sqlite_creation import ensure_sqlite_store
 
     path = sqlite_path(uri)
     if path is not None:

@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from cifarsweep.config import TrainConfig
+from cifarsweep.config.training import TrainConfig
 from cifarsweep.formatting import number
-from cifarsweep.spec import ChoiceParam, RangeParam, SweepSpec
+from cifarsweep.sweep.spec import ChoiceParam, RangeParam, SweepSpec
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from cifarsweep.tracked import draw_figures_from_tables
+from cifarsweep.runs.tracked import draw_figures_from_tables
 from cifarsweep.tracking import schema
+from cifarsweep.tracking.client import client, deferred_figure_runs, find_run, resolve_tracking_uri, store_exists
 from cifarsweep.tracking.query import latest_sweep
-from cifarsweep.tracking.store import client, deferred_figure_runs, find_run, resolve_tracking_uri, store_exists
 
 
 def draw_deferred_figures(

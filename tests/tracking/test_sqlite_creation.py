@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from cifarsweep.errors import UserError
-from cifarsweep.tracking import sqlite_store
-from cifarsweep.tracking.store import client
+from cifarsweep.tracking import sqlite_creation
+from cifarsweep.tracking.client import client
 
-OPEN_STORE = "from cifarsweep.tracking.store import client; client({uri!r}).search_experiments()"
+OPEN_STORE = "from cifarsweep.tracking.client import client; client({uri!r}).search_experiments()"
 TIMEOUT_S = 300
 
 
@@ -52,7 +52,7 @@ def test_two_processes_creating_the_store_at_once_both_succeed_and_it_appears_wh
     for process in (first, second):
         _, err = process.communicate(timeout=TIMEOUT_S)
         assert process.returncode == 0, err.decode()
-    assert schema_version(db) == sqlite_store._head_revision()
+    assert schema_version(db) == sqlite_creation._head_revision()
     assert not list(db.parent.glob(".mlflow.db.creating-*"))
 
 
@@ -69,7 +69,7 @@ def test_a_full_disk_while_creating_the_store_leaves_no_half_store(tmp_path):
     assert process.returncode != 0
     assert not db.exists() and not list(db.parent.glob(".mlflow.db.creating-*"))
     client(f"sqlite:///{db}").search_experiments()  # space again: created, not "out-of-date schema"
-    assert schema_version(db) == sqlite_store._head_revision()
+    assert schema_version(db) == sqlite_creation._head_revision()
 
 
 def half_migrated_copy(template: Path, folder: Path, runs: int) -> Path:
@@ -90,7 +90,7 @@ def half_migrated_copy(template: Path, folder: Path, runs: int) -> Path:
 def test_a_half_created_store_without_runs_is_rebuilt(tmp_path, mlflow_template):
     db = half_migrated_copy(mlflow_template, tmp_path, runs=0)
     client(f"sqlite:///{db}").search_experiments()
-    assert schema_version(db) == sqlite_store._head_revision()
+    assert schema_version(db) == sqlite_creation._head_revision()
     assert list(tmp_path.glob("mlflow.db.half-created-*"))  # set aside, not deleted
 
 

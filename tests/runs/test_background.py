@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cifarsweep.background_figures import BackgroundFigures, PendingFigures
+from cifarsweep.runs.background import BackgroundFigures, PendingFigures
 
 pytestmark = pytest.mark.slow  # spawns a process
 

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cifarsweep.config.yamlfile import YamlDocument, parse_override, read_yaml
 from cifarsweep.errors import UserError
-from cifarsweep.yamlfile import YamlDocument, parse_override, read_yaml
 
 Dataset = Literal["cifar100", "cifar10", "imagefolder", "synthetic"]
 OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop"]
@@ -110,7 +110,7 @@ class TrainConfig(BaseModel):
     @field_validator("model")
     @classmethod
     def _check_model(cls, value: str) -> str:
-        from cifarsweep.model_ref import check_model_ref
+        from cifarsweep.config.model_ref import check_model_ref
 
         return check_model_ref(value)
 

@@ -1,11 +1,11 @@
 """Markdown generated from the code, so the README's field table cannot drift.
 
-``python -m cifarsweep.docs`` prints the training-config table.
+``python -m cifarsweep.config.docs`` prints the training-config table.
 """
 
 from __future__ import annotations
 
-from cifarsweep.config import TrainConfig
+from cifarsweep.config.training import TrainConfig
 
 
 def _show(value) -> str:

@@ -1,0 +1,1 @@
+"""The training config and where it comes from: the one ``TrainConfig``, YAML files, ``--set`` overrides, model references."""
