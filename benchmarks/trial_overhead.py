@@ -210,11 +210,11 @@ from pathlib import Path
 started = time.perf_counter()
 from cifarsweep.config.training import TrainConfig
 from cifarsweep.data import load_data
-from cifarsweep.trainer import train
+from cifarsweep.trainer import fit
 base, rates, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), Path(sys.argv[3])
 data = load_data(TrainConfig(**base))
 for index, lr in enumerate(rates):
-    result = train(TrainConfig(**base, lr=lr, device="cpu"), data=data)
+    result = fit(TrainConfig(**base, lr=lr, device="cpu"), data=data)
     (out / f"trial_{index}.json").write_text(json.dumps(result.final_metrics()))
 """
 

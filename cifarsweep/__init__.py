@@ -33,7 +33,7 @@ _EXPORTS = {
     "filters": "cifarsweep.api.probes",
     "conv_geometry": "cifarsweep.api.probes",
     "figures": "cifarsweep.api.probes",
-    "draw_deferred_figures": "cifarsweep.runs.deferred",
+    "draw_deferred_figures": "cifarsweep.runs.figures",
 }
 
 __all__ = [
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from cifarsweep.api.training import train
     from cifarsweep.config.training import TrainConfig
     from cifarsweep.errors import SpecError, UserError
-    from cifarsweep.runs.deferred import draw_deferred_figures
+    from cifarsweep.runs.figures import draw_deferred_figures
     from cifarsweep.trainer.results import TrainResult
 
 

@@ -45,7 +45,7 @@ def test_train_stays_the_api_function_after_the_trainer_package_is_imported():
     import cifarsweep.trainer.loop  # binds cifarsweep.trainer, never cifarsweep.train
 
     assert cifarsweep.train.__module__ == "cifarsweep.api.training"
-    assert cifarsweep.trainer.train is cifarsweep.trainer.loop.train
+    assert cifarsweep.trainer.fit is cifarsweep.trainer.loop.fit
 
 
 def test_a_bad_dict_spec_raises_spec_error_with_the_key_path(empty_workdir):

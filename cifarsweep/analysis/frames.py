@@ -19,10 +19,11 @@ from cifarsweep.analysis import stats
 from cifarsweep.analysis.stats import half_width, t_quantile  # noqa: F401  (re-exported)
 from cifarsweep.formatting import metric_value
 from cifarsweep.tracking.query import training_clock
+from cifarsweep.tracking.schema import TrialState
 
 P = "params."
 M = "metrics."
-COMPLETE = "COMPLETE"
+COMPLETE = TrialState.COMPLETE
 MAX_LEVELS = 12  # more distinct numeric values than this on an axis are binned
 BINS = 6
 
@@ -277,7 +278,12 @@ def _blank_reasons(trials: pd.DataFrame, table: pd.DataFrame, keys: list[str], l
     return reasons
 
 
-_ALL_WORDS = {"FAIL": "all failed", "PRUNED": "all pruned", "RUNNING": "still running", COMPLETE: "no value"}
+_ALL_WORDS = {
+    TrialState.FAIL: "all failed",
+    TrialState.PRUNED: "all pruned",
+    TrialState.RUNNING: "still running",
+    COMPLETE: "no value",
+}
 
 
 def blank_cells(table: pd.DataFrame, keys: Sequence[str]) -> list[str]:

@@ -1,6 +1,6 @@
 """A sweep's report: every figure as a PNG with the CSV of its numbers, trials.csv and index.html.
 
-``write_report(ReportOptions(...))`` reads the sweep (``tracking.query``),
+``render_report(ReportOptions(...))`` reads the sweep (``tracking.query``),
 checks every option against what the sweep holds and computes every frame
 before it writes anything, so bad input leaves no files behind. The figures are
 then written to ``reports/<sweep>/`` (or ``out``) and logged as artifacts of
@@ -28,7 +28,7 @@ from cifarsweep.errors import UserError
 from cifarsweep.tracking.client import local_artifact_dir
 from cifarsweep.tracking.query import SweepFrames, load_sweep
 
-__all__ = ["DPI", "REPORTS_DIR", "Figure", "Plan", "ReportOptions", "slug", "write_report", "write_report_page"]
+__all__ = ["DPI", "REPORTS_DIR", "Figure", "Plan", "ReportOptions", "slug", "render_report"]
 
 log = logging.getLogger("cifarsweep.report")
 CURVE_METRICS = ("val_acc", "val_loss")
@@ -65,12 +65,7 @@ class ReportOptions:
         return bool(self.heatmap or self.curves or self.ablation)
 
 
-def write_report(options: ReportOptions, importances: ImportanceSource | None = None) -> Path:
-    """Write the report and return its folder (see ``write_report_page``)."""
-    return write_report_page(options, importances).parent
-
-
-def write_report_page(options: ReportOptions, importances: ImportanceSource | None = None) -> Path:
+def render_report(options: ReportOptions, importances: ImportanceSource | None = None) -> Path:
     """Write the report and return its page: ``index.html`` for the full report, its own page for a partial one.
 
     A partial request (``--heatmap``, ``--curves``, ``--ablation``) never

@@ -25,7 +25,7 @@ from cifarsweep.trainer.results import EPOCH_METRICS
 ARTIFACTS = ("confusion_matrix.csv", "classification_report.txt", "classification_report.json")
 
 
-def history_frame(run: RunFrames) -> pd.DataFrame:
+def run_history_table(run: RunFrames) -> pd.DataFrame:
     """One row per epoch, one column per per-epoch metric (as the run's history.csv)."""
     metrics = run.metrics
     if metrics.empty:
@@ -66,7 +66,7 @@ def write_run_report(run_id: str, out: Path | None = None, tracking_uri: str | N
     out = Path(out) if out else REPORTS_DIR / slug(run.experiment or "runs") / slug(name)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}
-    history = history_frame(run)
+    history = run_history_table(run)
     history.to_csv(out / "history.csv", index=False)
     if {"train_loss", "val_loss", "train_acc", "val_acc"} <= set(history.columns):
         figure = learning_curves(history, f"{run.experiment} / {name}: learning curves")

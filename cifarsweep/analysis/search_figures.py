@@ -48,7 +48,9 @@ def _best_so_far(data: SweepFrames, plan: Plan) -> Figure:
         "and failed ones at the last value they reported (an earlier epoch, so not comparable); the line is the "
         "best completed value up to each trial. One run per point: no intervals."
     )
-    return Figure("best_so_far", title, caption, table, lambda: search_plots.best_so_far(table, plan.metric, title))
+    return Figure(
+        "best_so_far", title, caption, table, lambda: search_plots.draw_best_so_far(table, plan.metric, title)
+    )
 
 
 def _intermediate(data: SweepFrames, plan: Plan) -> Figure | None:

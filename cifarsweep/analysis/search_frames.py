@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from cifarsweep.analysis.frames import COMPLETE, M, P, finished, format_value, labels, metric_unit
+from cifarsweep.tracking.schema import TrialState
 
 
 def is_number(value) -> bool:
@@ -99,7 +100,7 @@ def intermediate_table(trials: pd.DataFrame, metrics: pd.DataFrame, objective: s
         }
     ).sort_values(["trial", "epoch"], kind="stable")
     last = table.groupby("run_id")["epoch"].transform("max") == table["epoch"]
-    table["stopped"] = last & table["state"].isin(["PRUNED", "FAIL"])
+    table["stopped"] = last & table["state"].isin([TrialState.PRUNED, TrialState.FAIL])
     return table.reset_index(drop=True)[columns]
 
 

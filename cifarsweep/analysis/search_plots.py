@@ -16,22 +16,23 @@ from matplotlib.tri import Triangulation
 from cifarsweep.analysis.frames import metric_label
 from cifarsweep.analysis.plots import LOG_FORMATTER, _title
 from cifarsweep.analysis.style import new_figure
+from cifarsweep.tracking.schema import TrialState
 
-STATE_MARKERS = {
-    "COMPLETE": ("o", "0.45"),
-    "PRUNED": ("x", "#C44E52"),
-    "FAIL": ("X", "black"),
-    "RUNNING": ("^", "#55A868"),
+STATE_MARKERS: dict[str, tuple[str, str]] = {
+    TrialState.COMPLETE: ("o", "0.45"),
+    TrialState.PRUNED: ("x", "#C44E52"),
+    TrialState.FAIL: ("X", "black"),
+    TrialState.RUNNING: ("^", "#55A868"),
 }
 
 
-def best_so_far(table: pd.DataFrame, objective: str, title: str = ""):
+def draw_best_so_far(table: pd.DataFrame, objective: str, title: str = ""):
     """Every trial's value by state (pruned: where it stopped) and the best completed value so far."""
     figure, axes = new_figure(width=6.5, height=4.0)
     ax = axes[0][0]
     for state, part in table[table["value"].notna()].groupby("state", sort=False):
         marker, colour = STATE_MARKERS.get(str(state), ("s", "0.6"))
-        word = "completed" if state == "COMPLETE" else f"{str(state).lower()} (last value)"
+        word = "completed" if state == TrialState.COMPLETE else f"{str(state).lower()} (last value)"
         ax.scatter(part["trial"], part["value"], s=16, marker=marker, color=colour, label=word, zorder=2)
     ax.plot(table["trial"], table["best"], drawstyle="steps-post", color="#4C72B0", label="best so far", zorder=3)
     ax.set(xlabel="trial number", ylabel=metric_label(objective))
@@ -46,7 +47,7 @@ def intermediate_values(table: pd.DataFrame, objective: str, title: str = ""):
     ax = axes[0][0]
     many = table["run_id"].nunique() > 200
     for state, part in table.groupby("state", sort=False):
-        colour = "#C44E52" if state == "PRUNED" else "0.3" if state == "FAIL" else "#4C72B0"
+        colour = "#C44E52" if state == TrialState.PRUNED else "0.3" if state == TrialState.FAIL else "#4C72B0"
         # One line artist per state (NaN breaks between trials) keeps 1,000 trials fast to draw.
         xs, ys = [], []
         for _, run in part.groupby("run_id", sort=False):

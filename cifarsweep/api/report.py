@@ -1,7 +1,7 @@
 """``cifarsweep report`` as a library call: the analysis's report, with importances from the Optuna store.
 
 The analysis package reads DataFrames only; Optuna lives with the stores. This
-module joins the two: it hands ``analysis.report.write_report`` a function that
+module joins the two: it hands ``analysis.report.render_report`` a function that
 reads the stored study's importances (``stores.study_frames``), or computes them
 over a study rebuilt from the MLflow runs when the storage is not at hand.
 """
@@ -13,10 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from cifarsweep.analysis.figure import Plan
-from cifarsweep.analysis.report import ReportOptions
-from cifarsweep.analysis.report import write_report_page as write_analysis_page
+from cifarsweep.analysis.report import ReportOptions, render_report
 from cifarsweep.tracking.query import SweepFrames
-from cifarsweep.tracking.schema import METRIC_PREFIX, PARAM_PREFIX
+from cifarsweep.tracking.schema import METRIC_PREFIX, PARAM_PREFIX, TrialState
 
 STORED = "the stored Optuna study"
 REBUILT = "a study rebuilt from the MLflow runs"
@@ -24,7 +23,7 @@ REBUILT = "a study rebuilt from the MLflow runs"
 
 def write_report_page(options: ReportOptions) -> Path:
     """Write the report ``options`` asks for; returns the page written (see ``analysis.report``)."""
-    return write_analysis_page(options, lambda data, plan: sweep_importances(data, plan, options.storage))
+    return render_report(options, lambda data, plan: sweep_importances(data, plan, options.storage))
 
 
 def write_report(options: ReportOptions) -> Path:
@@ -41,7 +40,7 @@ def sweep_importances(data: SweepFrames, plan: Plan, storage: str | None) -> tup
         study = read_study(data.sweep.name, resolve_storage_url(storage), plan.swept)
         if study is not None and study.completed >= 2 and not study.importances.empty:
             return study.importances, STORED
-    done = data.trials[(data.trials["state"] == "COMPLETE") & data.trials[METRIC_PREFIX + plan.metric].notna()]
+    done = data.trials[(data.trials["state"] == TrialState.COMPLETE) & data.trials[METRIC_PREFIX + plan.metric].notna()]
     values = pd.DataFrame({p: done[PARAM_PREFIX + p] for p in plan.swept}).assign(
         value=done[METRIC_PREFIX + plan.metric]
     )

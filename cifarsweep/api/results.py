@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from cifarsweep.tracking.query import SweepFrames
-from cifarsweep.tracking.schema import METRIC_PREFIX, PARAM_PREFIX
+from cifarsweep.tracking.schema import METRIC_PREFIX, PARAM_PREFIX, TrialState
 
 # The columns every ``Results.trials`` frame starts with, whatever was swept.
 LEAD_COLUMNS = ("trial", "state", "seed", "objective", "epochs", "run_id", "run_name")
@@ -47,7 +47,7 @@ class Results:
     @property
     def best(self) -> pd.Series | None:
         """The completed trial with the best objective (a row of ``trials``), or None before one completes."""
-        done = self.trials[(self.trials["state"] == "COMPLETE") & self.trials["objective"].notna()]
+        done = self.trials[(self.trials["state"] == TrialState.COMPLETE) & self.trials["objective"].notna()]
         if done.empty:
             return None
         index = done["objective"].idxmin() if self.direction == "minimize" else done["objective"].idxmax()
@@ -71,7 +71,7 @@ class Results:
         """
         from cifarsweep.analysis.report import ReportOptions
         from cifarsweep.api.report import write_report
-        from cifarsweep.runs.deferred import draw_deferred_figures
+        from cifarsweep.runs.figures import draw_deferred_figures
 
         options = ReportOptions(
             sweep=self.name,

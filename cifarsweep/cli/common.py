@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from cifarsweep.cli.help_style import install as install_help_style
+from cifarsweep.cli.help_style import install_help_style
 from cifarsweep.errors import Interrupted, UserError
 from cifarsweep.stores.urls import mask_password
 

@@ -25,7 +25,7 @@ def _usage_name(argument: core.TyperArgument) -> str:
     return name if argument.required else f"[{name}]"
 
 
-def install() -> None:
+def install_help_style() -> None:
     """Apply the overrides once (importing the CLI does it)."""
     if getattr(core, _PATCHED, False):
         return

@@ -71,7 +71,7 @@ def report(
     from cifarsweep.analysis.report import ReportOptions
     from cifarsweep.api.report import write_report_page
     from cifarsweep.console import figures_progress
-    from cifarsweep.runs.deferred import draw_deferred_figures
+    from cifarsweep.runs.figures import draw_deferred_figures
 
     check_out_folder(out)
     options = ReportOptions(

@@ -201,7 +201,7 @@ def ui(
     from cifarsweep.cli.serve import check_address, serve_child
     from cifarsweep.console import err_console
     from cifarsweep.errors import UserError
-    from cifarsweep.runs.deferred import draw_deferred_figures_behind
+    from cifarsweep.runs.figures import draw_deferred_figures_behind
     from cifarsweep.tracking.client import DEFAULT_DIR, resolve_tracking_uri, store_exists
     from cifarsweep.tracking.ui import ui_command
 

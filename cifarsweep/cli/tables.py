@@ -9,8 +9,15 @@ from rich.text import Text
 
 from cifarsweep.formatting import metric_value
 from cifarsweep.sweep.space import spec_value_text
+from cifarsweep.tracking.schema import TrialState
 
-_STATE_STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan", "WAITING": "dim"}
+_STATE_STYLE = {
+    TrialState.COMPLETE: "green",
+    TrialState.PRUNED: "yellow",
+    TrialState.FAIL: "red",
+    TrialState.RUNNING: "cyan",
+    TrialState.WAITING: "dim",
+}
 
 
 RUN_ID_WIDTH = 32  # MLflow run ids are 32 hex digits; `landscape RUN_ID` needs every one
@@ -20,7 +27,7 @@ def objective_cell(metric: str, row: dict) -> str:
     """The trial's value; for a pruned trial the last value the pruner saw, and its epoch."""
     if row["value"] is not None:
         return metric_value(metric, row["value"])
-    if row.get("last_value") is not None and row["state"] == "PRUNED":
+    if row.get("last_value") is not None and row["state"] == TrialState.PRUNED:
         return f"{metric_value(metric, row['last_value'])} (epoch {row['last_epoch']})"
     return ""
 
@@ -42,7 +49,7 @@ def status_table(sweep, rows: list[dict]) -> RenderableType:
     )
     wrap: OverflowMethod = "fold"  # wrap rather than cut with an ellipsis
     table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("state", no_wrap=True, min_width=len("COMPLETE"))
+    table.add_column("state", no_wrap=True, min_width=len(TrialState.COMPLETE))
     if sweep.spec.sweep.variants:
         table.add_column("variant", overflow=wrap)
     for name in names:

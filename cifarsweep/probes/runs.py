@@ -66,7 +66,7 @@ class ProbeRun:
         if path is None:
             raise UserError(f"run {self.run_id} has no checkpoint {relative} (did its training finish?)")
         try:
-            state = ckpt.load(path)
+            state = ckpt.load_checkpoint(path)
         except Exception as exc:
             reason = type(exc).__name__
             raise UserError(f"run {self.run_id}: {relative} is not a readable checkpoint ({reason})") from None

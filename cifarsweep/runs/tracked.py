@@ -23,8 +23,9 @@ from cifarsweep.errors import UserError
 from cifarsweep.tracking import schema
 from cifarsweep.tracking.client import check_store, client, get_or_create_experiment, resolve_tracking_uri
 from cifarsweep.tracking.recorder import RunRecorder
+from cifarsweep.tracking.schema import RunStatus
 from cifarsweep.tracking.tensorboard import TensorBoardWriter
-from cifarsweep.trainer import EpochReport, Progress, TrainResult, train
+from cifarsweep.trainer import EpochReport, Progress, TrainResult, fit
 from cifarsweep.trainer.device import resolve_device, resolve_precision
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def train_in_run(
         guard(lambda: recorder.on_checkpoint(report), "upload the checkpoint")
 
     try:
-        return train(
+        return fit(
             cfg,
             checkpoint_dir=checkpoint_dir,
             on_epoch=epoch_done,
@@ -133,47 +134,6 @@ def record_result(
     return drawing
 
 
-def redraw_pending_figures(mlflow_client: Any, experiment_id: str) -> list[str]:
-    """Draw the figures of the experiment's runs still tagged as waiting for them (their worker was killed)."""
-    from cifarsweep.tracking.client import runs_tagged
-
-    runs = runs_tagged(mlflow_client, experiment_id, schema.TAG_FIGURES, schema.FIGURES_PENDING)
-    return draw_figures_from_tables(mlflow_client, runs, "its worker stopped before drawing them")[1]
-
-
-def draw_figures_from_tables(
-    mlflow_client: Any, runs: list, why: str, on_progress: Callable[[int, int], None] | None = None
-) -> tuple[int, list[str]]:
-    """Draw and file each run's two figures from its ``history.csv`` and ``confusion_matrix.csv``;
-    returns how many runs got them, and a line per run.
-
-    Filing drops the run's figures tag; a run stopped half-way keeps it and is drawn again next
-    time (its figures are overwritten whole). ``on_progress(done, total)`` is called before the
-    first run and after each.
-    """
-    from cifarsweep.analysis.run_figures import RunFigures
-
-    drawn, changes = 0, []
-    if on_progress is not None:
-        on_progress(0, len(runs))
-    for done, run in enumerate(runs, 1):
-        recorder = RunRecorder(mlflow_client, run.info.run_id, run)
-        try:
-            history = recorder.read_table(schema.HISTORY_ARTIFACT)
-            confusion = recorder.read_table(schema.CONFUSION_ARTIFACT)
-        except Exception as exc:  # its tables are gone too: nothing to draw from
-            changes.append(f"run {run.info.run_id}: figures not drawn ({type(exc).__name__}: {exc})")
-        else:
-            classes = [str(name) for name in confusion.index]
-            figures = RunFigures(history, confusion.to_numpy(), classes, run.info.run_name or "")
-            recorder.log_figures(figures.draw)
-            drawn += 1
-            changes.append(f"run {run.info.run_id}: figures drawn ({why})")
-        if on_progress is not None:
-            on_progress(done, len(runs))
-    return drawn, changes
-
-
 def train_tracked(
     cfg: TrainConfig,
     experiment: str = DEFAULT_EXPERIMENT,
@@ -198,10 +158,10 @@ def train_tracked(
         result = train_in_run(recorder, cfg, data, recorder.checkpoint_dir(), progress)
         record_result(recorder, result, cfg)
     except KeyboardInterrupt:
-        recorder.end("KILLED", "interrupted by the user (Ctrl-C)")
+        recorder.end(RunStatus.KILLED, "interrupted by the user (Ctrl-C)")
         raise
     except BaseException as exc:
-        recorder.end("FAILED", f"{type(exc).__name__}: {exc}")
+        recorder.end(RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
         raise
-    recorder.end("FINISHED")
+    recorder.end(RunStatus.FINISHED)
     return TrackedResult(result, recorder.run_id, experiment_id, recorder.run.info.artifact_uri, uri)

@@ -27,14 +27,14 @@ def open_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
     import optuna
     import sqlalchemy.exc
 
-    sqlite_concurrency.install()
+    sqlite_concurrency.install_listeners()
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     engine_kwargs = {} if path is not None else {"pool_pre_ping": True}
     try:
         # Optuna creates its tables on first use; two processes doing so at once collide.
-        with sqlite_concurrency.creation_lock(path) if path is not None else postgres.creation_lock(url):
+        with sqlite_concurrency.file_creation_lock(path) if path is not None else postgres.database_creation_lock(url):
             storage = optuna.storages.RDBStorage(
                 url,
                 engine_kwargs=engine_kwargs,

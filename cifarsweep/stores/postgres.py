@@ -14,7 +14,7 @@ def is_postgres(url: str) -> bool:
 
 
 @contextmanager
-def creation_lock(url: str) -> Iterator[None]:
+def database_creation_lock(url: str) -> Iterator[None]:
     """Hold a PostgreSQL advisory lock while Optuna creates (or checks) its tables; no-op for other URLs.
 
     Optuna's RDBStorage creates its tables on first use. The tasks of a job array

@@ -51,7 +51,7 @@ def _on_begin(connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def install() -> None:
+def install_listeners() -> None:
     """Register the listeners on every SQLAlchemy engine (idempotent)."""
     global _installed
     if not _installed:
@@ -62,12 +62,12 @@ def install() -> None:
 
 def immediate_transactions(engine: Engine) -> None:
     """Make every transaction of ``engine`` (an engine on SQLite) start with ``BEGIN IMMEDIATE``."""
-    install()
+    install_listeners()
     _immediate.add(engine)
 
 
 @contextmanager
-def creation_lock(database: Path) -> Iterator[None]:
+def file_creation_lock(database: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``<database>.lock`` (beside the file) while creating or checking it.
 
     Two processes creating the same SQLite store at once both run its schema

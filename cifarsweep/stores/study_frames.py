@@ -32,7 +32,9 @@ class StudyFrames:
 
     @property
     def completed(self) -> int:
-        return int((self.trials["state"] == "COMPLETE").sum()) if not self.trials.empty else 0
+        from optuna.trial import TrialState  # the column holds Optuna's state names (``t.state.name``)
+
+        return int((self.trials["state"] == TrialState.COMPLETE.name).sum()) if not self.trials.empty else 0
 
 
 def _quiet() -> Any:

@@ -14,6 +14,7 @@ from rich.progress import Progress
 from cifarsweep.console import console, progress_bar
 from cifarsweep.formatting import metric_value
 from cifarsweep.sweep.space import Cell
+from cifarsweep.tracking.schema import FINISHED_STATES
 from cifarsweep.trainer.results import EpochReport
 from cifarsweep.trainer.results import Progress as TrainProgress
 
@@ -93,7 +94,7 @@ class SweepDisplay:
             self._bar.update(self._trial_task, status=text)
 
     def trial_finished(self, outcome) -> None:
-        if outcome.state in ("COMPLETE", "PRUNED", "FAIL"):
+        if outcome.state in FINISHED_STATES:
             self.done += 1
         if outcome.value is not None and (
             self.best is None or (outcome.value > self.best[0]) == (self.direction == "maximize")

@@ -19,11 +19,12 @@ import socket
 import optuna
 from optuna.trial import TrialState
 
-from cifarsweep.runs.tracked import redraw_pending_figures
+from cifarsweep.runs.figures import redraw_pending_figures
 from cifarsweep.sweep.processes import process_alive
 from cifarsweep.sweep.study import ATTR_COORDINATOR, Sweep, enqueue_retry, trial_id
+from cifarsweep.tracking import schema
 from cifarsweep.tracking.client import running_runs, search_all_runs
-from cifarsweep.tracking.schema import KIND_SWEEP, TAG_KIND, TAG_REASON, TAG_RECOVERY, TAG_STATE, TAG_TRIAL
+from cifarsweep.tracking.schema import KIND_SWEEP, TAG_KIND, TAG_REASON, TAG_RECOVERY, TAG_STATE, TAG_TRIAL, RunStatus
 
 
 def _is_local_and_dead(identity: dict | None) -> bool:
@@ -56,16 +57,22 @@ class StaleTrialHandler:
         )
         run_id = frozen.user_attrs.get("mlflow_run_id")
         if run_id:
-            _close_run(sweep, run_id, "KILLED", f"worker lost: {why}", {TAG_RECOVERY: recovery, TAG_STATE: "LOST"})
+            _close_run(
+                sweep,
+                run_id,
+                RunStatus.KILLED,
+                f"worker lost: {why}",
+                {TAG_RECOVERY: recovery, TAG_STATE: schema.TrialState.LOST},
+            )
         self.changes.append(f"trial {frozen.number}: worker lost ({why}); {recovery}")
 
 
-def _close_run(sweep: Sweep, run_id: str, status: str, reason: str, tags: dict[str, str]) -> None:
+def _close_run(sweep: Sweep, run_id: str, status: RunStatus, reason: str, tags: dict[str, str]) -> None:
     client = sweep.mlflow()
     try:
         for key, value in {**tags, TAG_REASON: reason}.items():
-            client.set_tag(run_id, key, value)
-        client.set_terminated(run_id, status=status)
+            client.set_tag(run_id, key, str(value))
+        client.set_terminated(run_id, status=status.value)
     except Exception:  # the run is gone; nothing to close
         pass
 
@@ -117,7 +124,7 @@ def _close_if_orphan(sweep: Sweep, run, trials: dict, changes: list[str]) -> Non
     if tags.get(TAG_KIND) == KIND_SWEEP:
         coordinator = sweep.study.user_attrs.get(ATTR_COORDINATOR)
         if _is_local_and_dead(coordinator):
-            _close_run(sweep, run.info.run_id, "KILLED", "the sweep process ended without closing its run", {})
+            _close_run(sweep, run.info.run_id, RunStatus.KILLED, "the sweep process ended without closing its run", {})
             changes.append(f"parent run {run.info.run_id}: closed as KILLED (its process is gone)")
         return
     number = tags.get(TAG_TRIAL)
@@ -126,12 +133,16 @@ def _close_if_orphan(sweep: Sweep, run, trials: dict, changes: list[str]) -> Non
         return
     if trial is not None and trial.state == TrialState.COMPLETE:
         _close_run(
-            sweep, run.info.run_id, "FINISHED", "closed by reconcile after its trial completed", {TAG_STATE: "COMPLETE"}
+            sweep,
+            run.info.run_id,
+            RunStatus.FINISHED,
+            "closed by reconcile after its trial completed",
+            {TAG_STATE: schema.TrialState.COMPLETE},
         )
         changes.append(f"run {run.info.run_id}: trial {number} had completed; closed as FINISHED")
         return
     state = trial.state.name if trial is not None else "missing"
-    _close_run(sweep, run.info.run_id, "KILLED", f"its trial is {state}", {TAG_RECOVERY: "closed by reconcile"})
+    _close_run(sweep, run.info.run_id, RunStatus.KILLED, f"its trial is {state}", {TAG_RECOVERY: "closed by reconcile"})
     changes.append(f"run {run.info.run_id}: trial {number} is {state}; closed as KILLED")
 
 

@@ -33,6 +33,7 @@ from cifarsweep.sweep.study import (
 )
 from cifarsweep.sweep.worker import Worker, terminate_as_interrupt
 from cifarsweep.tracking.client import check_store, deferred_figure_runs, resolve_tracking_uri
+from cifarsweep.tracking.schema import RunStatus
 from cifarsweep.tracking.sweep_records import finalize_parent_run
 
 PLAN_POLL_S = 0.5
@@ -140,11 +141,11 @@ def run_sweep(
     if workers == 0:
         # Only prepare: workers elsewhere train, and the one that finishes the sweep closes the parent.
         if not is_complete(sweep):
-            client.update_run(parent, status="SCHEDULED")
+            client.update_run(parent, status=RunStatus.SCHEDULED.value)
         else:
             finalize_parent(sweep, parent, complete=True)
         return RunSummary(sweep, repairs, added, is_complete(sweep), parent)
-    client.update_run(parent, status="RUNNING")
+    client.update_run(parent, status=RunStatus.RUNNING.value)
     mark_coordinator(sweep, os.getpid(), running=True)
     display = display or SweepDisplay(spec.name, spec.objective.metric, spec.objective.resolved_direction)
     done = sum(1 for trial in sweep.study.get_trials(deepcopy=False) if counts_as_done(trial))

@@ -24,7 +24,7 @@ from cifarsweep.data import ImageData, load_data
 from cifarsweep.errors import Interrupted, TrainingDiverged, UserError
 from cifarsweep.formatting import metric_value
 from cifarsweep.runs.background import PendingFigures
-from cifarsweep.runs.figure_plan import FigureChoice
+from cifarsweep.runs.figures import FigureChoice
 from cifarsweep.runs.tracked import record_result, run_tags, train_in_run
 from cifarsweep.stores.retry import StoreUnavailable, is_local_io_error, local_io_cause, with_retries
 from cifarsweep.sweep.parent import ensure_parent_run
@@ -44,8 +44,9 @@ from cifarsweep.sweep.study import (
 )
 from cifarsweep.tracking import schema
 from cifarsweep.tracking.recorder import RunRecorder
+from cifarsweep.tracking.schema import RunStatus, TrialState
 from cifarsweep.trainer import checkpoint as ckpt
-from cifarsweep.trainer.results import EpochReport, Progress
+from cifarsweep.trainer.results import EpochReport, Progress, TrainResult
 
 if TYPE_CHECKING:
     from cifarsweep.analysis.run_figures import RunFigures
@@ -81,7 +82,7 @@ LOST_ERRORS = (TrialLost, optuna.exceptions.UpdateFinishedTrialError)
 @dataclass
 class TrialOutcome:
     number: int
-    state: str
+    state: TrialState
     value: float | None
     cell: Cell
     run_id: str
@@ -126,7 +127,7 @@ def _child_tags(sweep: Sweep, trial: optuna.Trial, cell: Cell, data: ImageData, 
         schema.TAG_SWEEP: sweep.name,
         schema.TAG_TRIAL: str(trial.number),
         schema.TAG_CELL: cell.key,
-        schema.TAG_STATE: "RUNNING",
+        schema.TAG_STATE: TrialState.RUNNING,
     }
     if cell.variant is not None:
         tags[schema.TAG_VARIANT] = cell.variant
@@ -150,7 +151,7 @@ def _open_run(
         recorder = RunRecorder(client, previous)
         # Tags first: reconcile closes RUNNING runs whose tagged trial is not running.
         recorder.set_tags({**tags, schema.TAG_RECOVERY: f"resumed by trial {trial.number}"})
-        client.update_run(previous, status="RUNNING")
+        client.update_run(previous, status=RunStatus.RUNNING.value)
         # Re-record what the run lacks (artifacts deleted mid-sweep): params skip those logged, config.yaml is rewritten.
         recorder.log_config(cfg)
         return recorder, True
@@ -167,6 +168,195 @@ def _resume_history(checkpoint_dir) -> list[dict]:
     return ckpt.load_resumable(last)["history"] if last.is_file() else []
 
 
+class TrialRun:
+    """One attempt at one trial, as steps: open, resume, train, then complete, pruned, failed or lost.
+
+    ``run_trial`` calls them in that order. Every step that writes to a store goes
+    through ``with_retries`` and, while the trial trains, first checks that the trial
+    is still this worker's (``still_owned``).
+    """
+
+    def __init__(
+        self,
+        sweep: Sweep,
+        trial: optuna.Trial,
+        progress: Progress | None,
+        data_loader: Callable[[TrainConfig], ImageData],
+        device: str | None,
+        on_epoch: Callable[[optuna.Trial, EpochReport], None] | None,
+        figures: Callable[[float], FigureChoice],
+    ):
+        self.sweep, self.trial, self.progress = sweep, trial, progress
+        self.data_loader, self.device, self.on_epoch, self.figures = data_loader, device, on_epoch, figures
+        self.metric = sweep.spec.objective.metric
+        self.started = time.monotonic()
+        self.resumed_from = 0
+
+    # -- open ----------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Claim the cell, load its data, and open (or reopen) its run and checkpoint folder."""
+        sweep, trial = self.sweep, self.trial
+        self.cell = with_retries(lambda: cell_for(sweep, trial), "claim a trial")
+        with_retries(lambda: trial.set_user_attr("worker", process_identity()), "record the worker")
+        cfg = trial_config(sweep.spec, self.cell)
+        self.cfg = cfg.model_copy(update={"device": self.device}) if self.device else cfg
+        try:
+            self.data = self.data_loader(self.cfg)
+        except UserError:
+            # Missing data is the user's to fix: give the trial back untouched and stop.
+            give_back(sweep, trial, "data not available")
+            raise
+        self.recorder, self.reopened = with_retries(
+            lambda: _open_run(sweep, trial, self.cell, self.cfg, self.data), "open the trial's run"
+        )
+        # Only a reopened run can have a checkpoint to fetch (from a remote store: three downloads to try).
+        self.checkpoint_dir = (
+            with_retries(self.recorder.fetch_checkpoint, "fetch the checkpoint")
+            if self.reopened
+            else self.recorder.checkpoint_dir()
+        )
+
+    # -- resume --------------------------------------------------------------------------------
+    def resume(self) -> TrialOutcome | None:
+        """Report the epochs an earlier attempt finished; an outcome if its checkpoint is unreadable."""
+        try:
+            history = _resume_history(self.checkpoint_dir)
+        except ckpt.UnreadableCheckpoint as exc:
+            return _restart_from_scratch(
+                self.sweep, self.trial, self.recorder, self.cell, self.checkpoint_dir, str(exc)
+            )
+        self.resumed_from = len(history)
+
+        def record() -> None:
+            for entry in history:
+                self.trial.report(float(entry[self.metric]), step=int(entry["epoch"]))
+            self.trial.set_user_attr("resumed_from_epoch", self.resumed_from)
+            if self.resumed_from:
+                self.recorder.set_tags({schema.TAG_RESUMED_FROM: self.resumed_from})
+            if self.reopened:
+                self.recorder.resume_history(history)
+
+        with_retries(record, "record the resumed epochs")
+        return None
+
+    # -- train ---------------------------------------------------------------------------------
+    def train(self) -> TrainResult:
+        """Train in the run; raises ``optuna.TrialPruned`` when the pruner stops it."""
+        return train_in_run(
+            self.recorder,
+            self.cfg,
+            self.data,
+            self.checkpoint_dir,
+            self.progress,
+            after_epoch=self._epoch_done,
+            guard=self._owned_call,
+            before_checkpoint=lambda _epoch: with_retries(lambda: still_owned(self.sweep, self.trial), "check"),
+        )
+
+    def _epoch_done(self, report: EpochReport) -> None:
+        # The epoch is in the run already (train_in_run); a final-only objective has nothing to report now.
+        metric, trial = self.metric, self.trial
+
+        def report_epoch() -> bool:
+            trial.report(float(report.metrics()[metric]), step=report.epoch)
+            return trial.should_prune()
+
+        prune = metric in report.metrics() and with_retries(report_epoch, f"report epoch {report.epoch}")
+        if self.on_epoch is not None:
+            self.on_epoch(trial, report)
+        if prune:
+            value = metric_value(metric, report.metrics().get(metric))
+            raise optuna.TrialPruned(f"pruned at epoch {report.epoch}: {metric} = {value}")
+
+    def _owned_call(self, call: Callable[[], Any], what: str) -> Any:
+        # Every store write of the training first checks that the trial is still ours: a worker
+        # paused past the grace period comes back to find its run resumed by a retry.
+        def checked() -> Any:
+            still_owned(self.sweep, self.trial)
+            return call()
+
+        return with_retries(checked, what)
+
+    # -- the ends ------------------------------------------------------------------------------
+    def outcome(self, state: TrialState, value: float | None = None, epochs: int = 0) -> TrialOutcome:
+        return TrialOutcome(self.trial.number, state, value, self.cell, self.recorder.run_id, epochs, self.resumed_from)
+
+    def complete(self, result: TrainResult) -> TrialOutcome:
+        """Log the result, tell Optuna COMPLETE, close the run, drop the resumable checkpoint."""
+        sweep, trial, recorder = self.sweep, self.trial, self.recorder
+        last = result.history[-1] if result.history else None
+        value = objective_value(self.metric, last, result.final_metrics())
+        choice = self.figures(time.monotonic() - self.started)
+        tags = {schema.TAG_FIGURES: choice.tag} if choice.tag else {}
+        told = False
+        to_draw: RunFigures | None = None
+
+        def record() -> None:
+            nonlocal told, to_draw
+            if not told:  # a retry after our own tell() must not take the COMPLETE trial for a lost one
+                still_owned(sweep, trial)
+                drawing = record_result(recorder, result, self.cfg, keep_last=True, draw_figures=False)
+                to_draw = drawing if choice is FigureChoice.DRAW else None
+                # The figures tag lands before the trial is told COMPLETE: a kill from here on leaves a
+                # pending one for reconcile, which draws them from the run's tables (before, it is retried).
+                recorder.set_tags({schema.TAG_STATE: TrialState.COMPLETE, **tags})
+                sweep.study.tell(trial, value)
+                told = True
+            recorder.end(RunStatus.FINISHED)
+
+        try:
+            with_retries(record, "record the result")
+        except LOST_ERRORS:
+            return self.lost()
+        (self.checkpoint_dir / ckpt.LAST).unlink(missing_ok=True)
+        done = self.outcome(TrialState.COMPLETE, value, result.epochs_trained)
+        if to_draw is not None:
+            what = f"the figures of trial {trial.number}"
+            done.figures = PendingFigures(
+                what, to_draw, lambda draw: with_retries(lambda: recorder.log_figures(draw), f"file {what}")
+            )
+        return done
+
+    def pruned(self, reason: str) -> TrialOutcome:
+        """Name the run as pruned, close it KILLED with the reason, tell Optuna PRUNED."""
+        sweep, trial, recorder = self.sweep, self.trial, self.recorder
+
+        def record() -> None:
+            still_owned(sweep, trial)
+            name = recorder.run.info.run_name or self.cell.run_name
+            if not name.endswith(schema.PRUNED_NAME_SUFFIX):
+                name += schema.PRUNED_NAME_SUFFIX
+            recorder.set_tags({schema.TAG_STATE: TrialState.PRUNED, schema.TAG_RUN_NAME: name})
+            recorder.end(RunStatus.KILLED, reason)
+            trial.set_user_attr("reason", reason)  # `status` shows why
+            sweep.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+
+        try:
+            with_retries(record, "record the pruned trial")
+        except LOST_ERRORS:
+            return self.lost()
+        return self.outcome(TrialState.PRUNED)
+
+    def interrupted(self) -> None:
+        """A signal stopped the trial: close the run and queue the trial to resume (the caller re-raises)."""
+        if _is_owned(self.sweep, self.trial):  # else the run is the retry's: the signal only stops this worker
+            tags = {schema.TAG_STATE: TrialState.INTERRUPTED, schema.TAG_RECOVERY: "resumes when the sweep runs again"}
+            self.recorder.set_tags(tags)
+            self.recorder.end(
+                RunStatus.KILLED, "interrupted; the trial resumes from its checkpoint when the sweep runs again"
+            )
+            give_back(self.sweep, self.trial, "interrupted")
+
+    def failed(self, kind: str, reason: str) -> TrialOutcome:
+        return _failed(self.sweep, self.trial, self.recorder, kind, reason, self.outcome)
+
+    def lost(self) -> TrialOutcome:
+        logger.warning(
+            "trial %d was declared lost while this worker paused; leaving it to its retry", self.trial.number
+        )
+        return self.outcome(TrialState.LOST)
+
+
 def run_trial(
     sweep: Sweep,
     trial: optuna.Trial,
@@ -179,7 +369,7 @@ def run_trial(
     """Train the trial's cell and record the outcome in both stores; the sweep goes on after a failure.
 
     A completed trial's two figures are never drawn here: ``figures(seconds the
-    trial took)`` chooses (``sweep.figure_plan``). DRAW: the outcome carries them
+    trial took)`` chooses (``runs.figures``). DRAW: the outcome carries them
     (``TrialOutcome.figures``) for the worker to draw, behind the next trial
     where it can; DEFER: the run is tagged for ``report`` / ``ui`` to draw them
     from its tables; SKIP: only the tables are recorded.
@@ -189,157 +379,28 @@ def run_trial(
     another worker resumes it from the last checkpoint it could upload. The
     caller keeps the trial's heartbeat going (see ``worker.Worker``).
     """
-    started = time.monotonic()
-    spec = sweep.spec
-    metric = spec.objective.metric
-    cell = with_retries(lambda: cell_for(sweep, trial), "claim a trial")
-    with_retries(lambda: trial.set_user_attr("worker", process_identity()), "record the worker")
-    cfg = trial_config(spec, cell)
-    if device:
-        cfg = cfg.model_copy(update={"device": device})
+    attempt = TrialRun(sweep, trial, progress, data_loader, device, on_epoch, figures)
+    attempt.open()
+    if (restarted := attempt.resume()) is not None:
+        return restarted
     try:
-        data = data_loader(cfg)
-    except UserError:
-        # Missing data is the user's to fix: give the trial back untouched and stop.
-        give_back(sweep, trial, "data not available")
-        raise
-    recorder, resumed = with_retries(lambda: _open_run(sweep, trial, cell, cfg, data), "open the trial's run")
-    # Only a reopened run can have a checkpoint to fetch (from a remote store: three downloads to try).
-    checkpoint_dir = (
-        with_retries(recorder.fetch_checkpoint, "fetch the checkpoint") if resumed else recorder.checkpoint_dir()
-    )
-    try:
-        history = _resume_history(checkpoint_dir)
-    except ckpt.UnreadableCheckpoint as exc:
-        return _restart_from_scratch(sweep, trial, recorder, cell, checkpoint_dir, str(exc))
-    resumed_from = len(history)
-
-    def record_resume() -> None:
-        for entry in history:
-            trial.report(float(entry[metric]), step=int(entry["epoch"]))
-        trial.set_user_attr("resumed_from_epoch", resumed_from)
-        if resumed_from:
-            recorder.set_tags({schema.TAG_RESUMED_FROM: resumed_from})
-        if resumed:
-            recorder.resume_history(history)
-
-    with_retries(record_resume, "record the resumed epochs")
-
-    def report_epoch(report: EpochReport) -> bool:
-        trial.report(float(report.metrics()[metric]), step=report.epoch)
-        return trial.should_prune()
-
-    def epoch_done(report: EpochReport) -> None:
-        # The epoch is in the run already (train_in_run); a final-only objective has nothing to report now.
-        prune = metric in report.metrics() and with_retries(
-            lambda: report_epoch(report), f"report epoch {report.epoch}"
-        )
-        if on_epoch is not None:
-            on_epoch(trial, report)
-        if prune:
-            raise optuna.TrialPruned(
-                f"pruned at epoch {report.epoch}: {metric} = {metric_value(metric, report.metrics().get(metric))}"
-            )
-
-    def outcome(state: str, value: float | None, epochs: int) -> TrialOutcome:
-        return TrialOutcome(trial.number, state, value, cell, recorder.run_id, epochs, resumed_from)
-
-    def owned_call(call: Callable[[], Any], what: str) -> Any:
-        # Every store write of the training first checks that the trial is still ours: a worker
-        # paused past the grace period comes back to find its run resumed by a retry.
-        def checked() -> Any:
-            still_owned(sweep, trial)
-            return call()
-
-        return with_retries(checked, what)
-
-    def lost() -> TrialOutcome:
-        logger.warning("trial %d was declared lost while this worker paused; leaving it to its retry", trial.number)
-        return outcome("LOST", None, 0)
-
-    try:
-        result = train_in_run(
-            recorder,
-            cfg,
-            data,
-            checkpoint_dir,
-            progress,
-            after_epoch=epoch_done,
-            guard=owned_call,
-            before_checkpoint=lambda _epoch: with_retries(lambda: still_owned(sweep, trial), "check the trial"),
-        )
+        result = attempt.train()
     except LOST_ERRORS:
-        return lost()
+        return attempt.lost()
     except optuna.TrialPruned as exc:
-        reason = str(exc)
-
-        def pruned() -> None:
-            still_owned(sweep, trial)
-            name = recorder.run.info.run_name or cell.run_name
-            if not name.endswith(schema.PRUNED_NAME_SUFFIX):
-                name += schema.PRUNED_NAME_SUFFIX
-            recorder.set_tags({schema.TAG_STATE: "PRUNED", schema.TAG_RUN_NAME: name})
-            recorder.end("KILLED", reason)
-            trial.set_user_attr("reason", reason)  # `status` shows why
-            sweep.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-
-        try:
-            with_retries(pruned, "record the pruned trial")
-        except LOST_ERRORS:
-            return lost()
-        return outcome("PRUNED", None, 0)
+        return attempt.pruned(str(exc))
     except (Interrupted, KeyboardInterrupt):
-        if _is_owned(sweep, trial):  # else the run is the retry's: the signal only stops this worker
-            recorder.set_tags(
-                {schema.TAG_STATE: "INTERRUPTED", schema.TAG_RECOVERY: "resumes when the sweep runs again"}
-            )
-            recorder.end("KILLED", "interrupted; the trial resumes from its checkpoint when the sweep runs again")
-            give_back(sweep, trial, "interrupted")
+        attempt.interrupted()
         raise
     except StoreUnavailable:
         raise  # nothing can be recorded; the heartbeat stops and the trial is retried elsewhere
     except TrainingDiverged as exc:
-        return _failed(sweep, trial, recorder, OUTCOME_DIVERGED, str(exc), outcome)
+        return attempt.failed(OUTCOME_DIVERGED, str(exc))
     except Exception as exc:  # out of memory, bad data, a bug: this trial fails, the sweep goes on
         if is_local_io_error(exc):
-            _stop_on_local_io(sweep, trial, recorder, exc)
-        return _failed(sweep, trial, recorder, OUTCOME_ERROR, f"{type(exc).__name__}: {exc}", outcome)
-
-    value = objective_value(metric, result.history[-1] if result.history else None, result.final_metrics())
-
-    told = False
-    to_draw: RunFigures | None = None  # the figures the worker draws later (FigureChoice.DRAW)
-    choice = figures(time.monotonic() - started)
-    figures_tag = {FigureChoice.DRAW: schema.FIGURES_PENDING, FigureChoice.DEFER: schema.FIGURES_DEFERRED}
-
-    def completed() -> None:
-        nonlocal told, to_draw
-        if not told:  # a retry after our own tell() must not take the COMPLETE trial for a lost one
-            still_owned(sweep, trial)
-            drawing = record_result(recorder, result, cfg, keep_last=True, draw_figures=False)
-            to_draw = drawing if choice == FigureChoice.DRAW else None
-            # The figures tag lands before the trial is told COMPLETE: a kill from here on leaves a pending
-            # one for reconcile, which draws the figures from the run's tables (before, the trial is retried).
-            tags = {schema.TAG_FIGURES: figures_tag[choice]} if choice in figures_tag else {}
-            recorder.set_tags({schema.TAG_STATE: "COMPLETE", **tags})
-            sweep.study.tell(trial, value)
-            told = True
-        recorder.end("FINISHED")
-
-    try:
-        with_retries(completed, "record the result")
-    except LOST_ERRORS:
-        return lost()
-    (checkpoint_dir / ckpt.LAST).unlink(missing_ok=True)
-    done = outcome("COMPLETE", value, result.epochs_trained)
-    if to_draw is not None:
-        what = f"the figures of trial {trial.number}"
-
-        def file(draw) -> None:
-            with_retries(lambda: recorder.log_figures(draw), f"file {what}")
-
-        done.figures = PendingFigures(what, to_draw, file)
-    return done
+            _stop_on_local_io(sweep, trial, attempt.recorder, exc)
+        return attempt.failed(OUTCOME_ERROR, f"{type(exc).__name__}: {exc}")
+    return attempt.complete(result)
 
 
 def give_back(sweep: Sweep, trial: optuna.Trial, reason: str) -> None:
@@ -359,13 +420,13 @@ def _restart_from_scratch(
     ckpt.set_aside(checkpoint_dir / ckpt.LAST)
 
     def record() -> None:
-        recorder.set_tags({schema.TAG_STATE: "FAIL"})
-        recorder.end("FAILED", reason)
+        recorder.set_tags({schema.TAG_STATE: TrialState.FAIL})
+        recorder.end(RunStatus.FAILED, reason)
         fail_trial(sweep, trial_id(trial), OUTCOME_BAD_CHECKPOINT, reason)
         enqueue_retry(sweep, sweep.storage.get_trial(trial_id(trial)), count_attempt=True, fresh_run=True)
 
     with_retries(record, "record the unreadable checkpoint")
-    return TrialOutcome(trial.number, "FAIL", None, cell, recorder.run_id, 0, 0)
+    return TrialOutcome(trial.number, TrialState.FAIL, None, cell, recorder.run_id, 0, 0)
 
 
 class LocalDiskError(RuntimeError):
@@ -384,8 +445,8 @@ def _stop_on_local_io(sweep: Sweep, trial: optuna.Trial, recorder: RunRecorder, 
 
     def record() -> None:
         still_owned(sweep, trial)
-        recorder.set_tags({schema.TAG_STATE: "FAIL", schema.TAG_RECOVERY: "resumes when the sweep runs again"})
-        recorder.end("FAILED", reason)
+        recorder.set_tags({schema.TAG_STATE: TrialState.FAIL, schema.TAG_RECOVERY: "resumes when the sweep runs again"})
+        recorder.end(RunStatus.FAILED, reason)
         fail_trial(sweep, trial_id(trial), OUTCOME_LOCAL_IO, reason)
         enqueue_retry(sweep, sweep.storage.get_trial(trial_id(trial)), count_attempt=False)
 
@@ -399,12 +460,12 @@ def _stop_on_local_io(sweep: Sweep, trial: optuna.Trial, recorder: RunRecorder, 
 def _failed(sweep: Sweep, trial, recorder: RunRecorder, kind: str, reason: str, outcome) -> TrialOutcome:
     def record() -> None:
         still_owned(sweep, trial)  # a lost trial's run is its retry's to close
-        recorder.set_tags({schema.TAG_STATE: "FAIL"})
-        recorder.end("FAILED", reason)
+        recorder.set_tags({schema.TAG_STATE: TrialState.FAIL})
+        recorder.end(RunStatus.FAILED, reason)
         fail_trial(sweep, trial_id(trial), kind, reason)
 
     try:
         with_retries(record, "record the failed trial")
     except LOST_ERRORS:
-        return outcome("LOST", None, 0)
-    return outcome("FAIL", None, 0)
+        return outcome(TrialState.LOST)
+    return outcome(TrialState.FAIL)

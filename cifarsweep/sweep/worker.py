@@ -17,8 +17,7 @@ from contextlib import contextmanager
 from cifarsweep.config.training import TrainConfig
 from cifarsweep.data import ImageData, load_data
 from cifarsweep.errors import Interrupted
-from cifarsweep.runs.background import BackgroundFigures, PendingFigures
-from cifarsweep.runs.figure_plan import FigurePlan
+from cifarsweep.runs.figures import SweepFigures
 from cifarsweep.stores.retry import with_retries
 from cifarsweep.sweep.reconcile import StaleTrialHandler, reconcile
 from cifarsweep.sweep.study import Sweep, claim_trial, remaining, trial_id
@@ -86,24 +85,6 @@ def limit_cpu_threads() -> None:
         torch.set_num_threads(max(1, int(threads)))
 
 
-def spare_cpu_for_figures(device: str) -> bool:
-    """Whether a child process drawing figures would use a core the training leaves idle.
-
-    Yes on a GPU (the CPU mostly waits for it) and when torch uses fewer threads than
-    there are cores. Not when torch's threads take every core (this VM: 2 threads, 2
-    cores) or when ``run --workers N`` has split the cores between workers: there a
-    drawing process, even at the lowest priority, slowed training steps by more than
-    drawing on the training thread costs (measured: 2.4x slower steps).
-    """
-    import torch
-
-    if resolve_device(device).type != "cpu":
-        return True
-    if os.environ.get("CIFARSWEEP_THREADS"):
-        return False
-    return (os.cpu_count() or 1) > torch.get_num_threads()
-
-
 class Worker:
     """Pulls trials from one sweep until none remain (or ``max_trials`` is reached)."""
 
@@ -120,66 +101,46 @@ class Worker:
         self.device, self.max_trials, self.on_trial = device, max_trials, on_trial
         self.data = DataCache()
         self.outcomes: list[TrialOutcome] = []
-        self.figures = FigurePlan(sweep.spec.sweep.trial_figures, spare_core=False)
 
     def run(self) -> list[TrialOutcome]:
-        limit_cpu_threads()
-        self.figures.spare_core = spare_cpu_for_figures(self.device or self.sweep.spec.base.device)
-        pending: PendingFigures | None = None  # the last completed trial's figures, not drawn yet
-        # Leaving this block files every queued figure: each run page is complete when the worker
-        # returns (after Ctrl-C too; a kill leaves them to reconcile), but for figures the plan deferred.
-        with terminate_as_interrupt(), BackgroundFigures() as background:
-            try:
-                next_reconcile = 0.0
-                while self.max_trials is None or len(self.outcomes) < self.max_trials:
-                    if time.monotonic() >= next_reconcile:
-                        with_retries(
-                            lambda: reconcile(self.sweep, self.handler, check_runs=False), "look for lost trials"
-                        )
-                        next_reconcile = time.monotonic() + self._reconcile_every()
-                    trial = with_retries(lambda: claim_trial(self.sweep), "claim a trial")
-                    if pending is not None:  # drawn behind the next trial, or now if there is none
-                        self._file_figures(background, pending, trial is not None)
-                        pending = None
-                    if trial is None:
-                        waiting, running = with_retries(lambda: remaining(self.sweep), "count remaining trials")
-                        if waiting == 0 and running == 0:
-                            break
-                        time.sleep(IDLE_POLL_SECONDS)  # others are still training; their trials may come back
-                        next_reconcile = 0.0  # a lost trial of theirs is what this worker waits for
-                        continue
-                    self.sweep.storage.record_heartbeat(trial_id(trial))
-                    with Heartbeat(self.sweep.storage, trial_id(trial), self.sweep.spec.sweep.heartbeat_interval):
-                        outcome = self._run_one(trial)
-                    pending, outcome.figures = outcome.figures, None
-                    self.outcomes.append(outcome)
-                    if self.on_trial is not None:
-                        self.on_trial(outcome)
-            finally:
-                if pending is not None:  # stopped by max_trials, an interrupt or an error: file it on close
-                    background.submit(pending, behind_training=False)
+        limit_cpu_threads()  # first: whether a core is spare for figures depends on torch's threads
+        figures = SweepFigures(self.sweep.spec.sweep.trial_figures, self.device or self.sweep.spec.base.device)
+        with terminate_as_interrupt(), figures:
+            next_reconcile = 0.0
+            while self.max_trials is None or len(self.outcomes) < self.max_trials:
+                if time.monotonic() >= next_reconcile:
+                    with_retries(lambda: reconcile(self.sweep, self.handler, check_runs=False), "look for lost trials")
+                    next_reconcile = time.monotonic() + self._reconcile_every()
+                trial = with_retries(lambda: claim_trial(self.sweep), "claim a trial")
+                if trial is None:
+                    waiting, running = with_retries(lambda: remaining(self.sweep), "count remaining trials")
+                    if waiting == 0 and running == 0:
+                        break
+                    time.sleep(IDLE_POLL_SECONDS)  # others are still training; their trials may come back
+                    next_reconcile = 0.0  # a lost trial of theirs is what this worker waits for
+                    continue
+                self.sweep.storage.record_heartbeat(trial_id(trial))
+                with Heartbeat(self.sweep.storage, trial_id(trial), self.sweep.spec.sweep.heartbeat_interval):
+                    outcome = self._run_one(trial, figures)
+                pending, outcome.figures = outcome.figures, None
+                self.outcomes.append(outcome)
+                if self.on_trial is not None:
+                    self.on_trial(outcome)
+                figures.after_trial(pending)
         return self.outcomes
-
-    def _file_figures(self, background: BackgroundFigures, pending: PendingFigures, next_trial: bool) -> None:
-        if next_trial and self.figures.spare_core:
-            background.submit(pending, behind_training=True)
-            return
-        started = time.monotonic()
-        background.submit(pending, behind_training=False)  # returns once they are filed
-        self.figures.drawn_between_trials(time.monotonic() - started)
 
     def _reconcile_every(self) -> float:
         """How often to look for lost trials between claims: a trial is declared lost only after the
         grace period anyway, so looking before every short trial only adds store round trips."""
         return min(RECONCILE_EVERY_S, self.sweep.spec.sweep.grace_period / 4)
 
-    def _run_one(self, trial) -> TrialOutcome:
+    def _run_one(self, trial, figures: SweepFigures) -> TrialOutcome:
         display = self.display
         if display is not None:
             display.trial_started(trial)
         on_epoch = display.trial_epoch if display is not None else None
         progress = display.trainer_progress() if display is not None else None
-        outcome = run_trial(self.sweep, trial, progress, self.data, self.device, on_epoch, self.figures.choose)
+        outcome = run_trial(self.sweep, trial, progress, self.data, self.device, on_epoch, figures.choose)
         if display is not None:
             display.trial_finished(outcome)
         return outcome

@@ -72,7 +72,7 @@ def client(uri: str | None = None):
 
     from cifarsweep.stores import sqlite as sqlite_concurrency
 
-    sqlite_concurrency.install()
+    sqlite_concurrency.install_listeners()
     uri = resolve_tracking_uri(uri)
     prepare_local_store(uri)
     return MlflowClient(tracking_uri=uri)

@@ -44,15 +44,17 @@ from cifarsweep.tracking.schema import (
     TAG_TRIAL,
     TAG_VARIANT,
     TAG_VARIANT_OVERRIDES,
+    RunStatus,
+    TrialState,
 )
 
 # A run without a state tag (an older writer, or a crash before tagging) gets one from its status.
 _STATE_OF_STATUS = {
-    "FINISHED": "COMPLETE",
-    "KILLED": "PRUNED",
-    "FAILED": "FAIL",
-    "RUNNING": "RUNNING",
-    "SCHEDULED": "RUNNING",
+    RunStatus.FINISHED: TrialState.COMPLETE,
+    RunStatus.KILLED: TrialState.PRUNED,
+    RunStatus.FAILED: TrialState.FAIL,
+    RunStatus.RUNNING: TrialState.RUNNING,
+    RunStatus.SCHEDULED: TrialState.RUNNING,
 }
 
 

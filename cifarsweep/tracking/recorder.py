@@ -24,7 +24,7 @@ from cifarsweep.config.training import TrainConfig
 from cifarsweep.tracking import schema
 from cifarsweep.tracking.client import local_artifact_dir
 from cifarsweep.tracking.manifest import build_manifest
-from cifarsweep.tracking.schema import CHECKPOINT_ARTIFACT_DIR, TAG_PARENT, TAG_REASON
+from cifarsweep.tracking.schema import CHECKPOINT_ARTIFACT_DIR, TAG_PARENT, TAG_REASON, RunStatus
 from cifarsweep.trainer import checkpoint as ckpt
 from cifarsweep.trainer.results import EPOCH_METRICS, EpochReport, TrainResult
 
@@ -264,7 +264,7 @@ class RunRecorder:
         self.client.log_batch(self.run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
         self._tags.update({key: str(value) for key, value in tags.items()})
 
-    def end(self, status: str = "FINISHED", reason: str | None = None) -> None:
+    def end(self, status: RunStatus = RunStatus.FINISHED, reason: str | None = None) -> None:
         """Close the run as FINISHED, FAILED or KILLED; a reason goes in a tag.
 
         A run that finishes after a resume drops the reason an earlier attempt left
@@ -272,7 +272,7 @@ class RunRecorder:
         """
         if reason:
             self.set_tags({TAG_REASON: reason[:5000]})
-        elif status == "FINISHED" and TAG_REASON in self._tags:
+        elif status == RunStatus.FINISHED and TAG_REASON in self._tags:
             self.client.delete_tag(self.run_id, TAG_REASON)
             self._tags.pop(TAG_REASON)
-        self.client.set_terminated(self.run_id, status=status)
+        self.client.set_terminated(self.run_id, status=RunStatus(status).value)

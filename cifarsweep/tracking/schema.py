@@ -7,6 +7,41 @@ name the engine stopped writing.
 
 from __future__ import annotations
 
+from enum import Enum
+
+
+class TrialState(str, Enum):
+    """A trial's state as the record spells it (tag ``cifarsweep.state``, the frames' ``state`` column,
+    ``status``): Optuna's names, plus INTERRUPTED and LOST, which only the tag holds."""
+
+    COMPLETE = "COMPLETE"
+    PRUNED = "PRUNED"
+    FAIL = "FAIL"
+    RUNNING = "RUNNING"
+    WAITING = "WAITING"
+    INTERRUPTED = "INTERRUPTED"  # stopped by a signal; resumes when the sweep runs again
+    LOST = "LOST"  # declared lost while its worker paused; its retry owns the run
+
+    def __str__(self) -> str:  # tags, CSVs and f-strings get the bare name
+        return self.value
+
+
+FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+class RunStatus(str, Enum):
+    """MLflow's run statuses, as cifarsweep writes and reads them."""
+
+    RUNNING = "RUNNING"
+    SCHEDULED = "SCHEDULED"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 # -- tags on every run ---------------------------------------------------------
 TAG_KIND = "cifarsweep.kind"  # "train" (a single run), "sweep" (a parent run) or "trial" (a child run)
 KIND_TRAIN = "train"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cifarsweep.errors import UserError
 from cifarsweep.pauses import pause_point
-from cifarsweep.stores.sqlite import creation_lock
+from cifarsweep.stores.sqlite import file_creation_lock
 from cifarsweep.stores.urls import SQLITE_PREFIX, sqlite_path
 
 _checked: set[str] = set()  # URIs this process has created or checked already
@@ -31,7 +31,7 @@ def ensure_sqlite_store(uri: str) -> None:
     path = sqlite_path(uri)
     if path is None or str(path) == ":memory:" or uri in _checked:
         return
-    with creation_lock(path):
+    with file_creation_lock(path):
         if not path.is_file():
             _create(path)
         else:

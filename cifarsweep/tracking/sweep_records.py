@@ -15,6 +15,7 @@ import pandas as pd
 
 from cifarsweep.tracking import schema
 from cifarsweep.tracking.recorder import log_metrics_once
+from cifarsweep.tracking.schema import RunStatus
 
 
 def create_parent_run(
@@ -86,4 +87,4 @@ def finalize_parent_run(
         set_tag_racing(
             client, run_id, schema.TAG_REASON, "stopped before every trial finished; run the sweep again to resume"
         )
-    client.set_terminated(run_id, status="FINISHED" if complete else "KILLED")
+    client.set_terminated(run_id, status=(RunStatus.FINISHED if complete else RunStatus.KILLED).value)

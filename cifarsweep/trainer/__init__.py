@@ -1,4 +1,4 @@
-"""The shared trainer: ``train(cfg, checkpoint_dir=..., on_epoch=...) -> TrainResult``.
+"""The shared trainer: ``fit(cfg, checkpoint_dir=..., on_epoch=...) -> TrainResult``.
 
 Imports are lazy so that light commands (status, report) never load torch. It
 imports neither Optuna nor MLflow; ``cifarsweep.train(...)`` (the public API)
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what __getattr__ serves, spelt out for type checkers ("as" marks a re-export)
-    from cifarsweep.trainer.loop import train as train
+    from cifarsweep.trainer.loop import fit as fit
     from cifarsweep.trainer.results import EPOCH_METRICS as EPOCH_METRICS
     from cifarsweep.trainer.results import FINAL_METRICS as FINAL_METRICS
     from cifarsweep.trainer.results import EpochReport as EpochReport
@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # what __getattr__ serves, spelt out for type checkers ("as" 
     from cifarsweep.trainer.results import TrainResult as TrainResult
 
 _EXPORTS = {
-    "train": "cifarsweep.trainer.loop",
+    "fit": "cifarsweep.trainer.loop",
     "EpochReport": "cifarsweep.trainer.results",
     "Progress": "cifarsweep.trainer.results",
     "TrainResult": "cifarsweep.trainer.results",

@@ -43,7 +43,7 @@ def save_atomic(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def load(path: Path, map_location: str | torch.device = "cpu") -> Any:
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> Any:
     """Load a checkpoint safely (tensors and plain containers only)."""
     import torch
 
@@ -64,7 +64,7 @@ def load_resumable(path: Path) -> dict:
     Loading goes through ``weights_only``, so a hostile file is refused, never run.
     """
     try:
-        state = load(path)
+        state = load_checkpoint(path)
     except Exception as exc:  # truncated zip, a pickle weights_only refuses, not a torch file at all
         reason = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).split())[:300] or type(exc).__name__  # torch bolds
         raise UnreadableCheckpoint(f"{path.name} cannot be loaded ({type(exc).__name__}: {reason})") from None

@@ -1,6 +1,6 @@
 """The shared trainer. It imports neither Optuna nor MLflow.
 
-``train(cfg, checkpoint_dir=..., on_epoch=...)`` runs one training and returns a
+``fit(cfg, checkpoint_dir=..., on_epoch=...)`` runs one training and returns a
 ``TrainResult``. The sweep and the tracking plug in through ``on_epoch``, which
 may raise (an Optuna prune, say) to stop the training; ``train`` returns or
 raises only once that epoch's checkpoint is on disk. With a ``checkpoint_dir``
@@ -162,7 +162,7 @@ class TrainingRun:
         )
 
 
-def train(
+def fit(
     cfg: TrainConfig,
     *,
     checkpoint_dir: Path | None = None,
@@ -201,7 +201,7 @@ def train(
             leftover.unlink(missing_ok=True)
         last = checkpoint_dir / ckpt.LAST
         if last.is_file():
-            saved = ckpt.load(last, map_location=device)
+            saved = ckpt.load_checkpoint(last, map_location=device)
             _check_config_matches(saved, cfg, last)
             start_epoch = state.restore(saved) + 1
         elif not (checkpoint_dir / ckpt.INIT).is_file():

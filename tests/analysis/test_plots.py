@@ -156,7 +156,7 @@ def test_parallel_coordinates_draw_one_line_per_trial_at_the_table_positions(sea
 
 def test_best_so_far_draws_the_values_and_the_running_best(search):
     table = search_frames.best_so_far(search.trials, search.metrics, "val_acc", "maximize")
-    figure = search_plots.best_so_far(table, "val_acc", "search: best so far")
+    figure = search_plots.draw_best_so_far(table, "val_acc", "search: best so far")
     ax = figure.axes[0]
     drawn = sorted(v for c in ax.collections for v in c.get_offsets()[:, 1].tolist())
     assert drawn == pytest.approx(sorted(table["value"].dropna().tolist()))

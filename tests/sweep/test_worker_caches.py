@@ -18,6 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from cifarsweep.api.sweeps import run
 from cifarsweep.data import load_data
+from cifarsweep.runs import figures
 from cifarsweep.runs.background import BackgroundFigures, PendingFigures
 from cifarsweep.sweep import worker
 from cifarsweep.tracking import schema
@@ -82,7 +83,7 @@ def run_sweep_in(folder: Path, template: Path, monkeypatch) -> dict[str, dict]:
 
 
 def test_cached_and_uncached_trials_record_identical_runs(tmp_path, monkeypatch, mlflow_template):
-    monkeypatch.setattr(worker, "spare_cpu_for_figures", lambda device: True)  # figures in a child, as on a GPU
+    monkeypatch.setattr(figures, "spare_cpu_for_figures", lambda device: True)  # figures in a child, as on a GPU
     cached = run_sweep_in(tmp_path / "cached", mlflow_template, monkeypatch)
 
     monkeypatch.setattr(worker, "DataCache", LoadEveryTime)

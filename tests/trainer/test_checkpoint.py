@@ -15,7 +15,7 @@ def test_writes_a_snapshot_taken_at_save_time(tmp_path):
         writer.save([(state, tmp_path / "a.pt")])
         weights.add_(1.0)  # training goes on while the file is written
         state["nested"][0]["step"].add_(1)
-    saved = ckpt.load(tmp_path / "a.pt")
+    saved = ckpt.load_checkpoint(tmp_path / "a.pt")
     assert torch.equal(saved["weights"], torch.zeros(1000)) and int(saved["nested"][0]["step"]) == 3
     assert saved["epoch"] == 1 and not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
 
@@ -25,7 +25,7 @@ def test_each_save_waits_for_the_previous_group(tmp_path):
     for epoch in range(1, 4):
         writer.save([({"epoch": epoch}, tmp_path / "best.pt"), ({"epoch": epoch}, tmp_path / "last.pt")])
     writer.close()
-    assert ckpt.load(tmp_path / "last.pt")["epoch"] == 3 and ckpt.load(tmp_path / "best.pt")["epoch"] == 3
+    assert ckpt.load_checkpoint(tmp_path / "last.pt")["epoch"] == 3 and ckpt.load(tmp_path / "best.pt")["epoch"] == 3
 
 
 @pytest.mark.parametrize("background", [True, False])

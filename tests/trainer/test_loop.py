@@ -8,7 +8,7 @@ import torch
 from cifarsweep.config.training import TrainConfig
 from cifarsweep.errors import TrainingDiverged, UserError
 from cifarsweep.trainer import checkpoint as ckpt
-from cifarsweep.trainer import train
+from cifarsweep.trainer import fit
 
 
 class Stop(Exception):
@@ -18,7 +18,7 @@ class Stop(Exception):
 @pytest.mark.slow
 def test_learns_far_above_chance(tiny):
     cfg = TrainConfig(**{**tiny, "train_subset": 500, "epochs": 4, "batch_size": 50})
-    result = train(cfg)
+    result = fit(cfg)
     assert result.best_val_acc > 0.5  # chance is 0.1
     assert result.history[-1].train_loss < result.history[0].train_loss
     assert result.confusion.shape == (10, 10) and result.confusion.sum() == 100
@@ -31,11 +31,11 @@ def test_learns_far_above_chance(tiny):
 @pytest.mark.slow
 def test_same_seed_same_metrics(tiny):
     cfg = TrainConfig(**tiny, mixup_alpha=0.2)
-    first, second = train(cfg), train(cfg)
+    first, second = fit(cfg), fit(cfg)
     assert [r.metrics() | {"epoch_seconds": 0} for r in first.history] == [
         r.metrics() | {"epoch_seconds": 0} for r in second.history
     ]
-    other = train(cfg.model_copy(update={"seed": 1}))
+    other = fit(cfg.model_copy(update={"seed": 1}))
     assert other.history[-1].train_loss != first.history[-1].train_loss
 
 
@@ -44,15 +44,15 @@ def test_resume_after_epoch_one_equals_straight_run(tiny, tmp_path):
     cfg = TrainConfig(
         **{**tiny, "epochs": 3}, cutmix_alpha=1.0, label_smoothing=0.1, scheduler="cosine", warmup_epochs=1
     )
-    straight = train(cfg, checkpoint_dir=tmp_path / "a")
+    straight = fit(cfg, checkpoint_dir=tmp_path / "a")
 
     def stop_after_first(report):
         if report.epoch == 1:
             raise Stop
 
     with pytest.raises(Stop):
-        train(cfg, checkpoint_dir=tmp_path / "b", on_epoch=stop_after_first)
-    resumed = train(cfg, checkpoint_dir=tmp_path / "b")
+        fit(cfg, checkpoint_dir=tmp_path / "b", on_epoch=stop_after_first)
+    resumed = fit(cfg, checkpoint_dir=tmp_path / "b")
     assert resumed.start_epoch == 2 and resumed.epochs_trained == 2
     strip = lambda result: [r.metrics() | {"epoch_seconds": 0} for r in result.history]  # noqa: E731
     assert strip(resumed) == strip(straight)
@@ -63,7 +63,7 @@ def test_resume_after_epoch_one_equals_straight_run(tiny, tmp_path):
 
 @pytest.mark.slow
 def test_checkpoints_are_written_and_load_safely(tiny, tmp_path):
-    result = train(TrainConfig(**tiny), checkpoint_dir=tmp_path)
+    result = fit(TrainConfig(**tiny), checkpoint_dir=tmp_path)
     names = {p.name for p in tmp_path.iterdir()}
     assert {ckpt.INIT, ckpt.BEST, ckpt.FINAL, ckpt.LAST} <= names
     state = ckpt.load(tmp_path / ckpt.LAST)
@@ -74,22 +74,22 @@ def test_checkpoints_are_written_and_load_safely(tiny, tmp_path):
 
 @pytest.mark.slow
 def test_resume_with_another_recipe_is_refused(tiny, tmp_path):
-    train(TrainConfig(**tiny), checkpoint_dir=tmp_path)
+    fit(TrainConfig(**tiny), checkpoint_dir=tmp_path)
     with pytest.raises(UserError, match="lr"):
-        train(TrainConfig(**{**tiny, "lr": 0.5}), checkpoint_dir=tmp_path)
+        fit(TrainConfig(**{**tiny, "lr": 0.5}), checkpoint_dir=tmp_path)
 
 
 @pytest.mark.slow
 def test_divergence_is_reported(tiny):
     cfg = TrainConfig(**tiny, optimizer="sgd", lr=1e6, grad_clip=None, scheduler="constant")
     with pytest.raises(TrainingDiverged):
-        train(cfg)
+        fit(cfg)
 
 
 @pytest.mark.slow
 def test_callback_sees_every_epoch(tiny):
     seen = []
-    train(TrainConfig(**tiny), on_epoch=seen.append)
+    fit(TrainConfig(**tiny), on_epoch=seen.append)
     assert [r.epoch for r in seen] == [1, 2] and seen[-1].epochs == 2
 
 
@@ -104,7 +104,7 @@ def test_callback_sees_every_epoch(tiny):
     ],
 )
 def test_recipe_variants_run(tiny, fields):
-    result = train(TrainConfig(**{**tiny, "epochs": 1, **fields}))
+    result = fit(TrainConfig(**{**tiny, "epochs": 1, **fields}))
     assert math.isfinite(result.history[0].train_loss)
 
 

@@ -7,10 +7,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from cifarsweep.runs import figure_plan
-from cifarsweep.runs.deferred import draw_deferred_figures, draw_deferred_figures_behind
-from cifarsweep.runs.figure_plan import FigureChoice, FigurePlan
-from cifarsweep.sweep import worker
+from cifarsweep.runs import figures
+from cifarsweep.runs.figures import FigureChoice, FigurePlan, draw_deferred_figures, draw_deferred_figures_behind
 from cifarsweep.tracking import schema
 from tests.support.cli import invoke
 from tests.support.sweeps import mlflow_runs, write_spec
@@ -49,8 +47,8 @@ def pngs(run) -> set[str]:
 @pytest.fixture
 def deferred_sweep(workdir, monkeypatch):
     """A 3-trial sweep on a machine with no idle core whose trials are all cheaper than their figures."""
-    monkeypatch.setattr(worker, "spare_cpu_for_figures", lambda device: False)
-    monkeypatch.setattr(figure_plan, "MAX_FIGURE_SHARE", 0.0)  # any drawing costs more than a trial may
+    monkeypatch.setattr(figures, "spare_cpu_for_figures", lambda device: False)
+    monkeypatch.setattr(figures, "MAX_FIGURE_SHARE", 0.0)  # any drawing costs more than a trial may
     result = invoke("run", write_spec(workdir, sweep={"kind": "grid", "params": {"lr": [0.05, 0.01, 0.002]}}))
     assert result.exit_code == 0, result.output
     return result
