@@ -43,7 +43,7 @@ GRID = {
     "grad_clip": [None, 0.1],
     "lr": [1e-3, 3e-3, 1e-2, 3e-2, 1e-1],
 }
-EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "epoch_seconds")
+
 NAME = "bench"
 SEARCH = "bench_search"
 SEARCH_SPACE = {

@@ -2,24 +2,19 @@
 
 Accuracies (and differences of accuracies, such as ``gen_gap``) are shown as
 percentages with one decimal (``72.3%``); other floats, in progress lines and
-tables, with 4 significant digits (``lr=0.002288``, ``loss 1.234``). Stored
-values (MLflow metrics, CSVs) stay fractions at full precision: this is display
-only. This module imports nothing of the project, so every layer can use it.
+tables, with 4 significant digits (``lr=0.002288``, ``loss 1.234``). Which
+metrics are accuracies is the metric table's to say (``cifarsweep.metrics``).
+Stored values (MLflow metrics, CSVs) stay fractions at full precision: this is
+display only. It imports only that leaf table, so every layer can use it.
 """
 
 from __future__ import annotations
 
 import math
 
-# Metric names whose values are accuracies (fractions in [0, 1]) or differences of them.
-ACCURACY_SUFFIXES = ("_acc", "_top5")
-ACCURACY_NAMES = frozenset({"gen_gap", "acc", "accuracy", "top1", "top5"})
+from cifarsweep.metrics import metric as metric_info
+
 SIGNIFICANT_DIGITS = 4
-
-
-def is_accuracy(metric: str) -> bool:
-    """Whether ``metric`` (``val_acc``, ``best_val_acc``, ``val_top5``, ``gen_gap``...) is an accuracy."""
-    return metric in ACCURACY_NAMES or metric.endswith(ACCURACY_SUFFIXES)
 
 
 def percent(fraction: float | None) -> str:
@@ -41,5 +36,5 @@ def number(value: float | None) -> str:
 
 
 def metric_value(metric: str, value: float | None) -> str:
-    """A metric's value as displays show it: accuracies in percent, everything else 4 significant digits."""
-    return percent(value) if is_accuracy(metric) else number(value)
+    """A metric's value as displays show it: accuracies (and macro F1, the gap) in percent, else 4 significant digits."""
+    return percent(value) if metric_info(metric).is_fraction else number(value)

@@ -13,7 +13,7 @@ def test_helpers():
     assert number(0.0022881136684755237) == "0.002288" and number(1.23456) == "1.235" and number(3) == "3"
     assert metric_value("val_acc", 0.5) == "50.0%" and metric_value("best_val_acc", 0.25) == "25.0%"
     assert metric_value("val_top5", 0.9) == "90.0%" and metric_value("gen_gap", 0.031) == "3.1%"
-    assert metric_value("val_loss", 0.123456) == "0.1235" and metric_value("val_f1_macro", 0.5) == "0.5"
+    assert metric_value("val_loss", 0.123456) == "0.1235" and metric_value("val_f1_macro", 0.5) == "50.0%"
 
 
 def test_a_sampled_value_shows_four_significant_digits():

@@ -18,6 +18,7 @@ import pandas as pd
 from cifarsweep.analysis import stats
 from cifarsweep.analysis.stats import half_width, t_quantile  # noqa: F401  (re-exported)
 from cifarsweep.formatting import metric_value
+from cifarsweep.metrics import decimals, lower_is_better, metric_unit
 from cifarsweep.tracking.query import training_clock
 from cifarsweep.tracking.schema import TrialState
 
@@ -26,47 +27,6 @@ M = "metrics."
 COMPLETE = TrialState.COMPLETE
 MAX_LEVELS = 12  # more distinct numeric values than this on an axis are binned
 BINS = 6
-
-_LABELS = {
-    "val_acc": "validation accuracy",
-    "train_acc": "training accuracy (augmented)",
-    "val_top5": "validation top-5 accuracy",
-    "best_val_acc": "best validation accuracy",
-    "clean_train_acc": "clean training accuracy",
-    "val_f1_macro": "validation macro F1",
-    "gen_gap": "generalisation gap",
-    "val_loss": "validation loss",
-    "train_loss": "training loss",
-    "lr": "learning rate",
-    "epoch_seconds": "epoch time",
-}
-
-
-# -- units and labels --------------------------------------------------------------------------
-def metric_unit(metric: str) -> tuple[float, str]:
-    """(factor, unit) to show a metric: fractions become % (the gap: percentage points)."""
-    if metric == "gen_gap":
-        return 100.0, "points"
-    if metric.endswith(("_acc", "_top5")) or metric == "val_f1_macro":
-        return 100.0, "%"
-    if metric.endswith("seconds"):
-        return 1.0, "s"
-    return 1.0, ""
-
-
-def metric_label(metric: str) -> str:
-    """Axis label with unit: 'validation accuracy (%)', 'validation loss (cross-entropy)'."""
-    unit = metric_unit(metric)[1] or ("cross-entropy" if metric.endswith("loss") else "")
-    name = _LABELS.get(metric, metric.replace("_", " "))
-    return f"{name} ({unit})" if unit else name
-
-
-def lower_is_better(metric: str) -> bool:
-    return metric.endswith(("loss", "seconds")) or metric == "gen_gap"
-
-
-def decimals(metric: str) -> int:
-    return 1 if metric_unit(metric)[0] == 100.0 else 3
 
 
 def is_missing(value) -> bool:

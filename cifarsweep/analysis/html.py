@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from cifarsweep.analysis import frames
+from cifarsweep.metrics import metric_label
 from cifarsweep.tracking.client import mask_password
 
 STYLE = """
@@ -139,7 +140,7 @@ def sweep_page(
     """
     sweep, trials = data.sweep, data.trials
     states = ", ".join(f"{n} {s.lower()}" for s, n in trials["state"].value_counts().items())
-    label = frames.metric_label(plan.metric)
+    label = metric_label(plan.metric)
     meta = (
         f'<p class="meta">sampler {escape(sweep.sampler or "?")} · objective {escape(sweep.objective)} '
         f"({escape(sweep.direction)}) · swept: {escape(', '.join(sweep.swept_params) or 'nothing')} · "

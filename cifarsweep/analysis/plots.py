@@ -19,8 +19,9 @@ from matplotlib.colors import Normalize
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from cifarsweep.analysis.frames import format_value, lower_is_better, metric_label
+from cifarsweep.analysis.frames import format_value
 from cifarsweep.analysis.style import new_figure
+from cifarsweep.metrics import lower_is_better, metric_label
 
 BLANK_TEXT = "no runs"
 LOG_FORMATTER = FuncFormatter(lambda value, _pos: format_value(value))

@@ -25,6 +25,7 @@ from cifarsweep.analysis.search_figures import search_figures
 from cifarsweep.analysis.search_frames import last_values
 from cifarsweep.analysis.style import close
 from cifarsweep.errors import UserError
+from cifarsweep.metrics import lower_is_better, metric_label
 from cifarsweep.tracking.client import local_artifact_dir
 from cifarsweep.tracking.query import SweepFrames, load_sweep
 
@@ -177,7 +178,7 @@ def _validate(data: SweepFrames, options: ReportOptions) -> tuple[str, str]:
     if options.ablation and trials["variant"].dropna().empty:
         raise UserError(f"--ablation: sweep {sweep.name!r} has no variants (a spec with sweep.variants makes them)")
     direction = (
-        sweep.direction if metric == sweep.objective else ("minimize" if frames.lower_is_better(metric) else "maximize")
+        sweep.direction if metric == sweep.objective else ("minimize" if lower_is_better(metric) else "maximize")
     )
     return metric, direction
 
@@ -258,7 +259,7 @@ def _heatmap_figure(data: SweepFrames, plan: Plan, axes: tuple[str, str], facet:
     keys = [k for k in (facet, y, x) if k]
     blanks = frames.blank_cells(table, keys)
     others = [p for p in plan.swept if p not in keys]
-    label = frames.metric_label(plan.metric)
+    label = metric_label(plan.metric)
     held = _held_words(agg, others)
     title = f"{data.sweep.name}: {label} by {x} and {y}" + (f", one panel per {facet}" if facet else "") + held
     name = f"heatmap_{x}_{y}" + (f"_by_{facet}" if facet else "")
@@ -299,7 +300,7 @@ def _curves_figure(data: SweepFrames, plan: Plan, param: str, options: ReportOpt
         frames.lr_schedule_table(data.trials, param, plan.metric, plan.direction) if param in SCHEDULE_PARAMS else None
     )
     axis = "wall-clock time" if options.x == "time" else "epoch"
-    names = [frames.metric_label(m).split(" (")[0] for m in metrics]
+    names = [metric_label(m).split(" (")[0] for m in metrics]
     others = [p for p in plan.swept if p != param]
     held = _held_words(options.agg, others)
     title = f"{data.sweep.name}: {' and '.join(names)} per {axis}, by {param}{held}"
@@ -324,10 +325,10 @@ def _ablation_figure(data: SweepFrames, plan: Plan) -> Figure:
     table = frames.ablation_table(data.trials, metric)
     reference = table.loc[table["reference"], "variant"]
     ref = str(reference.iloc[0]) if len(reference) else "?"
-    label = frames.metric_label(metric).split(" (")[0]
+    label = metric_label(metric).split(" (")[0]
     title = f"{data.sweep.name}: {label} and generalisation gap per variant, against the full recipe ({ref})"
     caption = (
-        f"Final {frames.metric_label(metric)} and the generalisation gap (clean training accuracy minus "
+        f"Final {metric_label(metric)} and the generalisation gap (clean training accuracy minus "
         f"validation accuracy, percentage points) per variant over its seeds (n on each bar). Error bars: "
         f"{stats.caption_words(table, metric)} Dashed: the {ref} recipe; delta in the CSV is the difference to it."
     )

@@ -16,6 +16,7 @@ import pandas as pd
 
 from cifarsweep.analysis import frames, plots, search_frames, search_plots
 from cifarsweep.analysis.figure import Figure, Plan
+from cifarsweep.metrics import metric_label
 from cifarsweep.tracking.query import SweepFrames
 
 MIN_IMPORTANCE_TRIALS = 10
@@ -40,7 +41,7 @@ def _states(trials: pd.DataFrame) -> str:
 
 
 def _best_so_far(data: SweepFrames, plan: Plan) -> Figure:
-    label = frames.metric_label(plan.metric)
+    label = metric_label(plan.metric)
     table = search_frames.best_so_far(data.trials, data.metrics, plan.metric, plan.direction)
     title = f"{data.sweep.name}: {label}, best so far ({data.sweep.sampler}, every trial)"
     caption = (
@@ -57,7 +58,7 @@ def _intermediate(data: SweepFrames, plan: Plan) -> Figure | None:
     table = search_frames.intermediate_table(data.trials, data.metrics, plan.metric)
     if table.empty:
         return None
-    label = frames.metric_label(plan.metric)
+    label = metric_label(plan.metric)
     title = f"{data.sweep.name}: {label} per epoch, every trial"
     caption = (
         f"The {label} each trial reported per epoch (what the pruner saw), one line per trial; red lines are "
@@ -73,7 +74,7 @@ def _intermediate(data: SweepFrames, plan: Plan) -> Figure | None:
 
 
 def _slices(data: SweepFrames, plan: Plan, logs: list[str]) -> Figure:
-    label = frames.metric_label(plan.metric)
+    label = metric_label(plan.metric)
     table = search_frames.slice_table(data.trials, plan.swept, plan.metric, logs)
     title = f"{data.sweep.name}: {label} against each parameter"
     scale = f" ({', '.join(logs)} on a log axis)" if logs else ""
@@ -86,7 +87,7 @@ def _slices(data: SweepFrames, plan: Plan, logs: list[str]) -> Figure:
 
 def _contours(data: SweepFrames, plan: Plan, logs: list[str]) -> list[Figure]:
     numeric = search_frames.numeric_params(frames.finished(data.trials), plan.swept)[:MAX_CONTOUR_PARAMS]
-    label = frames.metric_label(plan.metric)
+    label = metric_label(plan.metric)
     figures: list[Figure] = []
     for x, y in itertools.combinations(numeric, 2):
         table = search_frames.contour_table(data.trials, x, y, plan.metric)
@@ -109,7 +110,7 @@ def _contours(data: SweepFrames, plan: Plan, logs: list[str]) -> list[Figure]:
 
 
 def _parallel(data: SweepFrames, plan: Plan, logs: list[str]) -> Figure:
-    label = frames.metric_label(plan.metric)
+    label = metric_label(plan.metric)
     table = search_frames.parallel_table(data.trials, plan.swept, plan.metric, logs)
     title = f"{data.sweep.name}: parallel coordinates of the completed trials ({label})"
     scale = f" ({', '.join(logs)} on a log scale)" if logs else ""
@@ -128,7 +129,7 @@ def _parallel(data: SweepFrames, plan: Plan, logs: list[str]) -> Figure:
 
 
 def _importances(data: SweepFrames, plan: Plan, table: pd.DataFrame, source: str) -> Figure:
-    label = frames.metric_label(plan.metric)
+    label = metric_label(plan.metric)
     title = f"{data.sweep.name}: parameter importances for {label}"
     completed = len(frames.finished(data.trials, plan.metric))
     caption = (

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from cifarsweep.analysis.frames import COMPLETE, M, P, finished, format_value, labels, metric_unit
+from cifarsweep.analysis.frames import COMPLETE, M, P, finished, format_value, labels
+from cifarsweep.metrics import metric_unit
 from cifarsweep.tracking.schema import TrialState
 
 

@@ -13,9 +13,9 @@ from matplotlib.colors import Normalize
 from matplotlib.ticker import MaxNLocator
 from matplotlib.tri import Triangulation
 
-from cifarsweep.analysis.frames import metric_label
 from cifarsweep.analysis.plots import LOG_FORMATTER, _title
 from cifarsweep.analysis.style import new_figure
+from cifarsweep.metrics import metric_label
 from cifarsweep.tracking.schema import TrialState
 
 STATE_MARKERS: dict[str, tuple[str, str]] = {

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cifarsweep.metrics import metric_range, range_words
+
 CONFIDENCE = 0.95
 MIN_T = 3  # the fewest values a t-interval is drawn from
 T_BAND = "t95"
@@ -22,27 +24,6 @@ BAND_WORDS = {
     RANGE_BAND: "the range of the two values (n = 2)",
     NO_BAND: "no band (n = 1)",
 }
-
-
-def metric_range(metric: str) -> tuple[float, float]:
-    """The values ``metric`` can take, in the units the report shows (accuracies in %)."""
-    if metric == "gen_gap":
-        return -100.0, 100.0
-    if metric.endswith(("_acc", "_top5")) or metric == "val_f1_macro":
-        return 0.0, 100.0
-    if metric.endswith(("loss", "seconds")) or metric == "lr":
-        return 0.0, np.inf
-    return -np.inf, np.inf
-
-
-def range_words(metric: str) -> str:
-    """'[0, 100] %' and the like, for captions."""
-    low, high = metric_range(metric)
-    if metric == "gen_gap":
-        return "[-100, 100] points"
-    if high == 100.0:
-        return "[0, 100] %"
-    return "≥ 0" if low == 0 else "(unbounded)"
 
 
 def t_quantile(df) -> np.ndarray:

@@ -25,16 +25,13 @@ from cifarsweep.config.training import (
 )
 from cifarsweep.config.yamlfile import YamlDocument, read_yaml
 from cifarsweep.errors import SpecError
+from cifarsweep.metrics import OBJECTIVE_METRICS, PER_EPOCH_OBJECTIVES
+from cifarsweep.metrics import metric as metric_info
 from cifarsweep.sweep.sampler_options import check_option, startup_warning
-from cifarsweep.trainer.results import EPOCH_METRICS, FINAL_METRICS
 
 SweepKind = Literal["grid", "random", "tpe", "cmaes", "qmc"]
 PrunerKind = Literal["none", "median", "hyperband", "asha"]
 
-# What a trial's objective can be: anything the trainer reports per epoch or at the end,
-# except bookkeeping that is not a result.
-OBJECTIVE_METRICS = tuple(m for m in EPOCH_METRICS if m not in ("lr", "epoch_seconds")) + FINAL_METRICS
-PER_EPOCH_OBJECTIVES = tuple(m for m in OBJECTIVE_METRICS if m in EPOCH_METRICS)
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 
 GridValue = bool | int | float | str | None
@@ -158,7 +155,7 @@ class Objective(_Strict):
     def resolved_direction(self) -> Literal["maximize", "minimize"]:
         if self.direction:
             return self.direction
-        return "minimize" if self.metric.endswith("loss") or self.metric == "gen_gap" else "maximize"
+        return metric_info(self.metric).direction
 
 
 class Pruner(_Strict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cifarsweep.errors import UserError
+from cifarsweep.metrics import metric
 from cifarsweep.trainer.results import EpochReport
 
 
@@ -23,8 +24,7 @@ class TensorBoardWriter:
 
     def __call__(self, report: EpochReport) -> None:
         for name, value in report.metrics().items():
-            group = "loss" if name.endswith("loss") else "accuracy" if "acc" in name or "top5" in name else "misc"
-            self._writer.add_scalar(f"{group}/{name}", value, report.epoch)
+            self._writer.add_scalar(f"{metric(name).group}/{name}", value, report.epoch)
         self._writer.flush()
 
     def close(self) -> None:

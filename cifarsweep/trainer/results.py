@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 
-EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "epoch_seconds")
-FINAL_METRICS = ("best_val_acc", "val_f1_macro", "clean_train_acc", "gen_gap")
+from cifarsweep.metrics import EPOCH_METRICS, FINAL_METRICS  # noqa: F401  (the trainer's names, from the one table)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from cifarsweep.analysis import frames, search_frames, stats
+from cifarsweep.analysis import frames, search_frames
+from cifarsweep.metrics import metric_range
 from cifarsweep.tracking import query
 from tests.support.report_fixtures import OFFSETS, SKEWED, TPE_FAILED, TPE_PRUNED, stats_store  # noqa: F401
 
@@ -86,7 +87,7 @@ def test_every_band_lies_in_the_metric_range(sweeps):
     for data in sweeps.values():
         table = frames.curve_table(data.trials, data.metrics, "lr", ["val_acc", "val_loss"], swept=["lr"])
         for metric, part in table.groupby("metric"):
-            low, high = stats.metric_range(str(metric))
+            low, high = metric_range(str(metric))
             assert (part["lower"].dropna() >= low).all() and (part["upper"].dropna() <= high).all()
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from cifarsweep.analysis.stats import metric_range
+from cifarsweep.metrics import metric_range
 from tests.support import files_under
 from tests.support.cli import invoke
 from tests.support.report_fixtures import report_store, stats_store  # noqa: F401  (fixtures)
