@@ -13,6 +13,11 @@ from rich.progress import Progress
 
 from cifarsweep.console import console, progress_bar
 from cifarsweep.formatting import metric_value
+from cifarsweep.sweep.attrs import (
+    TRIAL_PARAMS,
+    TRIAL_RUN_ID,
+    TRIAL_SEED,
+)
 from cifarsweep.sweep.space import Cell
 from cifarsweep.tracking.schema import FINISHED_STATES
 from cifarsweep.trainer.results import EpochReport
@@ -21,10 +26,8 @@ from cifarsweep.trainer.results import Progress as TrainProgress
 
 def best_line(metric: str, number: int, value: float | None, attrs: dict) -> str:
     """The summary's best trial: its value, and its cell by name (variant, swept values, seed)."""
-    label = Cell.from_attrs(attrs).label if "params" in attrs else f"seed={attrs.get('seed')}"
-    return (
-        f"best {metric} {metric_value(metric, value)}: trial {number} {label} (run {attrs.get('mlflow_run_id', '?')})"
-    )
+    label = Cell.from_attrs(attrs).label if TRIAL_PARAMS in attrs else f"seed={attrs.get(TRIAL_SEED)}"
+    return f"best {metric} {metric_value(metric, value)}: trial {number} {label} (run {attrs.get(TRIAL_RUN_ID, '?')})"
 
 
 class _TrialBar(TrainProgress):

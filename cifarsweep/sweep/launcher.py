@@ -22,6 +22,11 @@ from pathlib import Path
 
 from optuna.trial import TrialState
 
+from cifarsweep.sweep.attrs import (
+    TRIAL_CELL,
+    TRIAL_PARAMS,
+    TRIAL_RESUMED_FROM,
+)
 from cifarsweep.sweep.space import Cell
 from cifarsweep.sweep.study import Sweep, best_point, counts_as_done, is_complete, total_trials
 
@@ -175,10 +180,10 @@ def _report_new(sweep: Sweep, display, seen: set[int]) -> None:
             continue  # lost or interrupted: it comes back as a retry
         display.done += 1
         attrs = trial.user_attrs
-        label = Cell.from_attrs(attrs).label if "params" in attrs else attrs.get("cell", "")
+        label = Cell.from_attrs(attrs).label if TRIAL_PARAMS in attrs else attrs.get(TRIAL_CELL, "")
         start, end = trial.datetime_start, trial.datetime_complete
         seconds = (end - start).total_seconds() if start and end else None
         display.finished_line(
-            trial.number, trial.state.name, trial.value, label, seconds, attrs.get("resumed_from_epoch", 0)
+            trial.number, trial.state.name, trial.value, label, seconds, attrs.get(TRIAL_RESUMED_FROM, 0)
         )
     display.update_counts(done, total_trials(sweep), _running_labels(sweep))

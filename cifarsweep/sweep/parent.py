@@ -33,14 +33,17 @@ from typing import Any
 
 from cifarsweep.pauses import pause_point
 from cifarsweep.stores.study_attrs import compare_and_set, insert_if_absent
+from cifarsweep.sweep.attrs import (
+    ATTR_PARENT_CLAIM,
+    ATTR_PARENT_RUN,
+)
 from cifarsweep.sweep.describe import parent_description
 from cifarsweep.sweep.processes import process_alive, process_start_time
-from cifarsweep.sweep.study import ATTR_PARENT_RUN, Sweep
+from cifarsweep.sweep.study import Sweep
 from cifarsweep.tracking import schema
 from cifarsweep.tracking.client import mask_password
 from cifarsweep.tracking.sweep_records import create_parent_run, discard_parent_run, find_claimed_parent_run
 
-ATTR_PARENT_CLAIM = "cifarsweep.parent_claim"
 CLAIM_STALE_S = 60.0  # creating a parent run takes seconds; a claim unchanged this long was abandoned
 PARENT_WAIT_S = 180.0
 POLL_S = 0.2

@@ -20,8 +20,13 @@ import optuna
 from optuna.trial import TrialState
 
 from cifarsweep.runs.figures import redraw_pending_figures
+from cifarsweep.sweep.attrs import (
+    ATTR_COORDINATOR,
+    TRIAL_RUN_ID,
+    TRIAL_WORKER,
+)
 from cifarsweep.sweep.processes import process_alive
-from cifarsweep.sweep.study import ATTR_COORDINATOR, Sweep, enqueue_retry, trial_id
+from cifarsweep.sweep.study import Sweep, enqueue_retry, trial_id
 from cifarsweep.tracking import schema
 from cifarsweep.tracking.client import running_runs, search_all_runs
 from cifarsweep.tracking.schema import KIND_SWEEP, TAG_KIND, TAG_REASON, TAG_RECOVERY, TAG_STATE, TAG_TRIAL, RunStatus
@@ -55,7 +60,7 @@ class StaleTrialHandler:
             if attempt is not None
             else f"given up after {sweep.spec.sweep.max_retries} retries"
         )
-        run_id = frozen.user_attrs.get("mlflow_run_id")
+        run_id = frozen.user_attrs.get(TRIAL_RUN_ID)
         if run_id:
             _close_run(
                 sweep,
@@ -81,7 +86,7 @@ def _fail_lost_local_trials(sweep: Sweep, handler: StaleTrialHandler) -> None:
     grace = dt.timedelta(seconds=sweep.spec.sweep.grace_period)
     now = dt.datetime.now()
     for frozen in sweep.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        identity = frozen.user_attrs.get("worker")
+        identity = frozen.user_attrs.get(TRIAL_WORKER)
         never_started = identity is None and frozen.datetime_start is not None and now - frozen.datetime_start > grace
         if not (_is_local_and_dead(identity) or never_started):
             continue
@@ -114,7 +119,7 @@ def _check_runs(sweep: Sweep, changes: list[str], audit: bool) -> None:
         return
     known = {run.info.run_id for run in search_all_runs(client, [experiment_id])}
     for trial in trials.values():
-        run_id = trial.user_attrs.get("mlflow_run_id")
+        run_id = trial.user_attrs.get(TRIAL_RUN_ID)
         if trial.state == TrialState.COMPLETE and run_id and run_id not in known:
             changes.append(f"trial {trial.number}: its MLflow run {run_id} is missing (the Optuna result is kept)")
 

@@ -12,6 +12,10 @@ from cifarsweep.errors import UserError
 from cifarsweep.pauses import pause_point
 from cifarsweep.stores.optuna_storage import resolve_storage_url, storage_exists
 from cifarsweep.stores.retry import with_retries
+from cifarsweep.sweep.attrs import (
+    ATTR_SPEC,
+    TRIAL_CELL,
+)
 from cifarsweep.sweep.display import SweepDisplay
 from cifarsweep.sweep.parent import ensure_parent_run
 from cifarsweep.sweep.reconcile import StaleTrialHandler, reconcile
@@ -91,7 +95,7 @@ def cell_states(spec: SweepSpec, storage_url: str) -> dict[str, str]:
         return {}
     states: dict[str, str] = {}
     for trial in study.get_trials(deepcopy=False):
-        cell = trial.user_attrs.get("cell")
+        cell = trial.user_attrs.get(TRIAL_CELL)
         if cell is not None and (counts_as_done(trial) or states.get(cell) != "done"):
             states[cell] = "done" if counts_as_done(trial) else "pending"
     return states
@@ -296,7 +300,6 @@ def open_existing(name: str | None, locations: Locations) -> tuple[Sweep, StaleT
     import optuna
 
     from cifarsweep.stores.optuna_storage import open_storage
-    from cifarsweep.sweep.study import ATTR_SPEC
 
     if not storage_exists(locations.storage_url):
         raise UserError(f"no sweeps yet: {locations.storage_url} does not exist")

@@ -15,6 +15,13 @@ from typing import Any
 
 from cifarsweep.config.training import TrainConfig
 from cifarsweep.formatting import number
+from cifarsweep.sweep.attrs import (
+    TRIAL_CELL,
+    TRIAL_OVERRIDES,
+    TRIAL_PARAMS,
+    TRIAL_SEED,
+    TRIAL_VARIANT,
+)
 from cifarsweep.sweep.spec import ChoiceParam, RangeParam, SweepSpec
 
 
@@ -51,16 +58,21 @@ class Cell:
     def to_attrs(self) -> dict[str, Any]:
         """What an Optuna trial stores to rebuild this cell anywhere."""
         return {
-            "cell": self.key,
-            "params": self.params,
-            "seed": self.seed,
-            "variant": self.variant,
-            "overrides": self.overrides,
+            TRIAL_CELL: self.key,
+            TRIAL_PARAMS: self.params,
+            TRIAL_SEED: self.seed,
+            TRIAL_VARIANT: self.variant,
+            TRIAL_OVERRIDES: self.overrides,
         }
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> Cell:
-        return cls(dict(attrs["params"]), int(attrs["seed"]), attrs.get("variant"), dict(attrs.get("overrides") or {}))
+        return cls(
+            dict(attrs[TRIAL_PARAMS]),
+            int(attrs[TRIAL_SEED]),
+            attrs.get(TRIAL_VARIANT),
+            dict(attrs.get(TRIAL_OVERRIDES) or {}),
+        )
 
 
 def spec_value_text(value: Any) -> str:

@@ -22,6 +22,28 @@ from optuna.trial import TrialState
 
 from cifarsweep.errors import UserError
 from cifarsweep.stores.optuna_storage import open_storage
+from cifarsweep.sweep.attrs import (
+    ATTR_COORDINATOR,
+    ATTR_IDENTITY,
+    ATTR_PARENT_RUN,
+    ATTR_PLANNED,
+    ATTR_SPEC,
+    OUTCOME_BAD_CHECKPOINT,
+    OUTCOME_DIVERGED,
+    OUTCOME_DUPLICATE,
+    OUTCOME_ERROR,
+    OUTCOME_INTERRUPTED,
+    OUTCOME_LOCAL_IO,
+    OUTCOME_SURPLUS,
+    TRIAL_ATTEMPT,
+    TRIAL_CELL,
+    TRIAL_OUTCOME,
+    TRIAL_PARAMS,
+    TRIAL_REASON,
+    TRIAL_RETRY_OF,
+    TRIAL_RUN_ID,
+    TRIAL_WORKER,
+)
 from cifarsweep.sweep.space import Cell, grid_cells, suggest_params
 from cifarsweep.sweep.spec import SweepSpec
 from cifarsweep.tracking.client import client as mlflow_client
@@ -31,20 +53,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 
-ATTR_IDENTITY = "cifarsweep.identity"
-ATTR_SPEC = "cifarsweep.spec"
-ATTR_PARENT_RUN = "cifarsweep.parent_run_id"
-ATTR_COORDINATOR = "cifarsweep.coordinator"
-ATTR_PLANNED = "cifarsweep.planned"  # set once every grid cell is queued
-
-# Why a FAIL trial failed; the ones marked retried do not count towards n_trials.
-OUTCOME_DIVERGED = "diverged"
-OUTCOME_ERROR = "error"
-OUTCOME_INTERRUPTED = "interrupted"
-OUTCOME_DUPLICATE = "duplicate"
-OUTCOME_SURPLUS = "surplus"
-OUTCOME_BAD_CHECKPOINT = "bad_checkpoint"  # last.pt unreadable: set aside, retried from scratch
-OUTCOME_LOCAL_IO = "local_io"  # the worker's disk refused a write: resumed when the sweep runs again
+# Why a FAIL trial failed (``attrs.OUTCOME_*``); these do not count towards n_trials.
 NOT_COUNTED = {OUTCOME_INTERRUPTED, OUTCOME_DUPLICATE, OUTCOME_SURPLUS, OUTCOME_BAD_CHECKPOINT, OUTCOME_LOCAL_IO}
 
 
@@ -197,7 +206,7 @@ def open_sweep(
 
 
 def trial_cell(trial: optuna.trial.FrozenTrial) -> str | None:
-    return trial.user_attrs.get("cell")
+    return trial.user_attrs.get(TRIAL_CELL)
 
 
 def enqueue_missing_cells(sweep: Sweep) -> int:
@@ -208,7 +217,7 @@ def enqueue_missing_cells(sweep: Sweep) -> int:
     added = 0
     for cell in grid_cells(sweep.spec):
         if cell.key not in known:
-            sweep.study.enqueue_trial({}, user_attrs={**cell.to_attrs(), "attempt": 0})
+            sweep.study.enqueue_trial({}, user_attrs={**cell.to_attrs(), TRIAL_ATTEMPT: 0})
             added += 1
     return added
 
@@ -222,7 +231,7 @@ def counted_trials(sweep: Sweep) -> int:
     count = 0
     for trial in sweep.study.get_trials(deepcopy=False):
         if trial.state == TrialState.FAIL and (
-            trial.user_attrs.get("outcome") in NOT_COUNTED or trial.user_attrs.get("outcome") is None
+            trial.user_attrs.get(TRIAL_OUTCOME) in NOT_COUNTED or trial.user_attrs.get(TRIAL_OUTCOME) is None
         ):
             continue  # failed by a lost worker (retried) or not a real trial
         count += 1
@@ -233,7 +242,7 @@ def counts_as_done(trial: optuna.trial.FrozenTrial) -> bool:
     """Finished for good: complete, pruned, or failed in a way a retry would repeat."""
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
-    return trial.state == TrialState.FAIL and trial.user_attrs.get("outcome") in (OUTCOME_DIVERGED, OUTCOME_ERROR)
+    return trial.state == TrialState.FAIL and trial.user_attrs.get(TRIAL_OUTCOME) in (OUTCOME_DIVERGED, OUTCOME_ERROR)
 
 
 def total_trials(sweep: Sweep) -> int:
@@ -246,7 +255,7 @@ def total_trials(sweep: Sweep) -> int:
 def _claim_waiting(sweep: Sweep) -> optuna.Trial | None:
     waiting = sweep.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
     # Retries first (an interrupted trial resumes from its checkpoint before new cells start), then in order.
-    for frozen in sorted(waiting, key=lambda t: ("retry_of" not in t.user_attrs, t.number)):
+    for frozen in sorted(waiting, key=lambda t: (TRIAL_RETRY_OF not in t.user_attrs, t.number)):
         try:
             if sweep.storage.set_trial_state_values(trial_id(frozen), state=TrialState.RUNNING):
                 return optuna.trial.Trial(sweep.study, trial_id(frozen))
@@ -257,7 +266,7 @@ def _claim_waiting(sweep: Sweep) -> optuna.Trial | None:
 
 def _is_duplicate(sweep: Sweep, trial: optuna.Trial) -> bool:
     """Another trial already holds this cell (running or done): a second `run` queued it twice."""
-    cell = trial.user_attrs.get("cell")
+    cell = trial.user_attrs.get(TRIAL_CELL)
     if cell is None:
         return False
     for other in sweep.study.get_trials(
@@ -271,8 +280,8 @@ def _is_duplicate(sweep: Sweep, trial: optuna.Trial) -> bool:
 def fail_trial(sweep: Sweep, trial_id: int, outcome: str, reason: str) -> None:
     """Record why, then mark FAIL (attributes cannot be set once a trial is finished)."""
     storage = sweep.storage
-    storage.set_trial_user_attr(trial_id, "outcome", outcome)
-    storage.set_trial_user_attr(trial_id, "reason", reason[:2000])
+    storage.set_trial_user_attr(trial_id, TRIAL_OUTCOME, outcome)
+    storage.set_trial_user_attr(trial_id, TRIAL_REASON, reason[:2000])
     try:
         storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
     except optuna.exceptions.UpdateFinishedTrialError:
@@ -301,9 +310,9 @@ def cell_for(sweep: Sweep, trial: optuna.Trial) -> Cell:
     attrs = trial.user_attrs
     if not sweep.spec.is_grid:
         params = suggest_params(trial, sweep.spec)  # a retry gets its fixed values back
-        if "cell" not in attrs:
+        if TRIAL_CELL not in attrs:
             cell = Cell(params, sweep.spec.seeds[0])
-            for key, value in {**cell.to_attrs(), "attempt": 0}.items():
+            for key, value in {**cell.to_attrs(), TRIAL_ATTEMPT: 0}.items():
                 trial.set_user_attr(key, value)
             return cell
     return Cell.from_attrs(attrs)
@@ -314,12 +323,12 @@ def enqueue_retry(
 ) -> int | None:
     """Queue the same cell again (keeping its MLflow run id, so it resumes, unless ``fresh_run``);
     None when out of retries."""
-    attempt = int(frozen.user_attrs.get("attempt", 0)) + (1 if count_attempt else 0)
+    attempt = int(frozen.user_attrs.get(TRIAL_ATTEMPT, 0)) + (1 if count_attempt else 0)
     if attempt > sweep.spec.sweep.max_retries:
         return None
-    dropped = ("worker", "outcome", "reason") + (("mlflow_run_id",) if fresh_run else ())
+    dropped = (TRIAL_WORKER, TRIAL_OUTCOME, TRIAL_REASON) + ((TRIAL_RUN_ID,) if fresh_run else ())
     attrs = {k: v for k, v in frozen.user_attrs.items() if k not in dropped}
-    attrs.update(attempt=attempt, retry_of=frozen.number)
+    attrs.update({TRIAL_ATTEMPT: attempt, TRIAL_RETRY_OF: frozen.number})
     sweep.study.enqueue_trial(frozen.params, user_attrs=attrs)
     return attempt
 
@@ -381,13 +390,13 @@ def trial_summary(sweep: Sweep) -> list[dict[str, Any]]:
     retried = {}
     trials = sweep.study.get_trials(deepcopy=False)
     for trial in trials:
-        if "retry_of" in trial.user_attrs:
-            retried[trial.user_attrs["retry_of"]] = trial.number
+        if TRIAL_RETRY_OF in trial.user_attrs:
+            retried[trial.user_attrs[TRIAL_RETRY_OF]] = trial.number
     rows = []
     for trial in trials:
         attrs = trial.user_attrs
-        cell = Cell.from_attrs(attrs) if "params" in attrs else None
-        note = attrs.get("reason", "")
+        cell = Cell.from_attrs(attrs) if TRIAL_PARAMS in attrs else None
+        note = attrs.get(TRIAL_REASON, "")
         if trial.number in retried:
             note = f"retried as #{retried[trial.number]}" + (f" ({note})" if note else "")
         elif trial.state == TrialState.FAIL and not note:
@@ -399,7 +408,7 @@ def trial_summary(sweep: Sweep) -> list[dict[str, Any]]:
             {
                 "trial": trial.number,
                 "state": trial.state.name,
-                "cell": attrs.get("cell", ""),
+                "cell": attrs.get(TRIAL_CELL, ""),
                 "label": cell.label if cell else "",
                 "params": (cell.params if cell else trial.params),
                 "seed": cell.seed if cell else None,
@@ -409,8 +418,8 @@ def trial_summary(sweep: Sweep) -> list[dict[str, Any]]:
                 "last_value": trial.intermediate_values[last_epoch] if last_epoch is not None else None,
                 "last_epoch": last_epoch,
                 "epochs": len(trial.intermediate_values),
-                "run_id": attrs.get("mlflow_run_id", ""),
-                "attempt": attrs.get("attempt", 0),
+                "run_id": attrs.get(TRIAL_RUN_ID, ""),
+                "attempt": attrs.get(TRIAL_ATTEMPT, 0),
                 "note": note,
             }
         )

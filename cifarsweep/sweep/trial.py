@@ -27,15 +27,21 @@ from cifarsweep.runs.background import PendingFigures
 from cifarsweep.runs.figures import FigureChoice
 from cifarsweep.runs.tracked import record_result, run_tags, train_in_run
 from cifarsweep.stores.retry import StoreUnavailable, is_local_io_error, local_io_cause, with_retries
-from cifarsweep.sweep.parent import ensure_parent_run
-from cifarsweep.sweep.processes import process_identity
-from cifarsweep.sweep.space import Cell, trial_config
-from cifarsweep.sweep.study import (
+from cifarsweep.sweep.attrs import (
     OUTCOME_BAD_CHECKPOINT,
     OUTCOME_DIVERGED,
     OUTCOME_ERROR,
     OUTCOME_INTERRUPTED,
     OUTCOME_LOCAL_IO,
+    TRIAL_REASON,
+    TRIAL_RESUMED_FROM,
+    TRIAL_RUN_ID,
+    TRIAL_WORKER,
+)
+from cifarsweep.sweep.parent import ensure_parent_run
+from cifarsweep.sweep.processes import process_identity
+from cifarsweep.sweep.space import Cell, trial_config
+from cifarsweep.sweep.study import (
     Sweep,
     cell_for,
     enqueue_retry,
@@ -140,7 +146,7 @@ def _open_run(
 ) -> tuple[RunRecorder, bool]:
     """Reopen the run of an earlier attempt of this cell (to resume it), or start a new child run."""
     client = sweep.mlflow()
-    previous = trial.user_attrs.get("mlflow_run_id")
+    previous = trial.user_attrs.get(TRIAL_RUN_ID)
     tags = _child_tags(sweep, trial, cell, data, cfg)
     if previous:
         try:
@@ -158,7 +164,7 @@ def _open_run(
     parent = ensure_parent_run(sweep)
     recorder = RunRecorder.start(client, sweep.experiment_id(), run_name=cell.run_name, tags=tags, parent_run_id=parent)
     recorder.log_config(cfg)
-    trial.set_user_attr("mlflow_run_id", recorder.run_id)
+    trial.set_user_attr(TRIAL_RUN_ID, recorder.run_id)
     return recorder, False
 
 
@@ -197,7 +203,7 @@ class TrialRun:
         """Claim the cell, load its data, and open (or reopen) its run and checkpoint folder."""
         sweep, trial = self.sweep, self.trial
         self.cell = with_retries(lambda: cell_for(sweep, trial), "claim a trial")
-        with_retries(lambda: trial.set_user_attr("worker", process_identity()), "record the worker")
+        with_retries(lambda: trial.set_user_attr(TRIAL_WORKER, process_identity()), "record the worker")
         cfg = trial_config(sweep.spec, self.cell)
         self.cfg = cfg.model_copy(update={"device": self.device}) if self.device else cfg
         try:
@@ -230,7 +236,7 @@ class TrialRun:
         def record() -> None:
             for entry in history:
                 self.trial.report(float(entry[self.metric]), step=int(entry["epoch"]))
-            self.trial.set_user_attr("resumed_from_epoch", self.resumed_from)
+            self.trial.set_user_attr(TRIAL_RESUMED_FROM, self.resumed_from)
             if self.resumed_from:
                 self.recorder.set_tags({schema.TAG_RESUMED_FROM: self.resumed_from})
             if self.reopened:
@@ -328,7 +334,7 @@ class TrialRun:
                 name += schema.PRUNED_NAME_SUFFIX
             recorder.set_tags({schema.TAG_STATE: TrialState.PRUNED, schema.TAG_RUN_NAME: name})
             recorder.end(RunStatus.KILLED, reason)
-            trial.set_user_attr("reason", reason)  # `status` shows why
+            trial.set_user_attr(TRIAL_REASON, reason)  # `status` shows why
             sweep.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
 
         try:

@@ -17,7 +17,8 @@ from cifarsweep import pauses
 from cifarsweep.errors import UserError
 from cifarsweep.stores.study_attrs import compare_and_set, insert_if_absent
 from cifarsweep.sweep import parent as parent_module
-from cifarsweep.sweep.parent import ATTR_PARENT_CLAIM, ensure_parent_run
+from cifarsweep.sweep.attrs import ATTR_PARENT_CLAIM
+from cifarsweep.sweep.parent import ensure_parent_run
 from cifarsweep.sweep.run import join_sweep, open_for_run, resolve_locations, run_sweep
 from cifarsweep.sweep.spec import load_spec
 from cifarsweep.tracking import schema
