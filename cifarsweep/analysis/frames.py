@@ -10,7 +10,8 @@ labels (``1e-4``, ``None``) so that a missing value and a null value stay apart.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,9 @@ from cifarsweep.analysis.stats import half_width, t_quantile  # noqa: F401  (re-
 from cifarsweep.formatting import metric_value
 from cifarsweep.metrics import decimals, lower_is_better, metric_unit
 from cifarsweep.tracking.query import training_clock
+
+if TYPE_CHECKING:
+    from cifarsweep.config.training import TrainConfig
 from cifarsweep.tracking.schema import TrialState
 
 P = "params."
@@ -432,18 +436,6 @@ def trials_table(
 MAX_SCHEDULE_POINTS = 2000
 
 
-def run_config(row: pd.Series):
-    """The run's ``TrainConfig`` from its ``params.*`` (None where MLflow has 'None')."""
-    from cifarsweep.config.training import TrainConfig
-
-    values = {}
-    for name in TrainConfig.model_fields:
-        if P + name in row.index:
-            value = row[P + name]
-            values[name] = None if is_missing(value) else value.item() if isinstance(value, np.generic) else value
-    return TrainConfig.model_validate(values)
-
-
 def run_steps_per_epoch(row: pd.Series, batch_size: int) -> int:
     """The run's ``steps_per_epoch`` tag, else what the trainer takes for its train images, else 1."""
     from cifarsweep.config.training import steps_per_epoch
@@ -455,14 +447,17 @@ def run_steps_per_epoch(row: pd.Series, batch_size: int) -> int:
     return steps_per_epoch(int(images), batch_size) if images is not None and not pd.isna(images) else 1
 
 
-def lr_schedule_table(trials: pd.DataFrame, param: str, objective: str, direction: str) -> pd.DataFrame:
+def lr_schedule_table(
+    trials: pd.DataFrame, param: str, objective: str, direction: str, config_of: Callable[[str], TrainConfig]
+) -> pd.DataFrame:
     """For each value of ``param``: the lr at each batch step of its best finished run's config.
 
-    The values are ``optim.lr_schedule``'s (computed in closed form by
-    ``schedules``); long schedules are thinned to ``MAX_SCHEDULE_POINTS`` evenly
-    spaced steps.
+    ``config_of(run_id)`` reads a run's config (``SweepFrames.run_config``); the
+    values are the trainer's own torch schedulers stepped batch by batch
+    (``optim.lr_schedule``). Long schedules are thinned to
+    ``MAX_SCHEDULE_POINTS`` evenly spaced steps.
     """
-    from cifarsweep.analysis.schedules import lr_curve
+    from cifarsweep.trainer.optim import lr_schedule
 
     done = finished(trials)
     if M + objective in done:
@@ -474,9 +469,9 @@ def lr_schedule_table(trials: pd.DataFrame, param: str, objective: str, directio
         if runs.empty:
             continue
         row = runs.iloc[0]
-        cfg = run_config(row)
+        cfg = config_of(row["run_id"])
         steps = run_steps_per_epoch(row, cfg.batch_size)
-        rates = lr_curve(cfg, steps)
+        rates = np.asarray(lr_schedule(cfg, steps))
         index = np.unique(np.linspace(0, len(rates) - 1, min(len(rates), MAX_SCHEDULE_POINTS)).round().astype(int))
         parts.append(
             pd.DataFrame(

@@ -297,7 +297,9 @@ def _curves_figure(data: SweepFrames, plan: Plan, param: str, options: ReportOpt
         direction=plan.direction,
     )
     lr_table = (
-        frames.lr_schedule_table(data.trials, param, plan.metric, plan.direction) if param in SCHEDULE_PARAMS else None
+        frames.lr_schedule_table(data.trials, param, plan.metric, plan.direction, data.run_config)
+        if param in SCHEDULE_PARAMS
+        else None
     )
     axis = "wall-clock time" if options.x == "time" else "epoch"
     names = [metric_label(m).split(" (")[0] for m in metrics]

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cifarsweep.config.training import TrainConfig, build_config
-from cifarsweep.config.yamlfile import load_yaml_text
+from cifarsweep.config.training import TrainConfig
 from cifarsweep.errors import UserError
 from cifarsweep.probes.output import ProbeOutput
 from cifarsweep.tracking.client import (
@@ -25,7 +24,8 @@ from cifarsweep.tracking.client import (
     resolve_tracking_uri,
     store_exists,
 )
-from cifarsweep.tracking.schema import CHECKPOINT_ARTIFACT_DIR, CONFIG_ARTIFACT
+from cifarsweep.tracking.run_config import read_run_config
+from cifarsweep.tracking.schema import CHECKPOINT_ARTIFACT_DIR
 
 if TYPE_CHECKING:
     import torch
@@ -178,11 +178,5 @@ def open_run(run_id: str, tracking_uri: str | None = None) -> ProbeRun:
     if run is None:
         raise UserError(f"run {run_id}: no such run in {mask_password(uri)}")
     artifact_dir = local_artifact_dir(run.info.artifact_uri)
-    config_path = fetch_artifact(mlflow_client, run_id, artifact_dir, CONFIG_ARTIFACT)
-    if config_path is None:
-        raise UserError(f"run {run_id} has no {CONFIG_ARTIFACT} artifact: it was not recorded by cifarsweep")
-    try:
-        cfg = build_config(load_yaml_text(config_path.read_text(encoding="utf-8")) or {})
-    except UserError as exc:
-        raise UserError(f"run {run_id} {CONFIG_ARTIFACT}: {exc}") from None
+    cfg = read_run_config(mlflow_client, run_id, artifact_dir)
     return ProbeRun(run_id, uri, mlflow_client, cfg, artifact_dir)

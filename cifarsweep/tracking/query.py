@@ -101,6 +101,13 @@ class SweepFrames:
     def param_names(self) -> list[str]:
         return [c[len(PARAM_PREFIX) :] for c in self.trials.columns if c.startswith(PARAM_PREFIX)]
 
+    def run_config(self, run_id: str) -> TrainConfig:
+        """One run's resolved config, from its ``config.yaml`` (``tracking.run_config``)."""
+        from cifarsweep.tracking.client import client
+        from cifarsweep.tracking.run_config import read_run_config
+
+        return read_run_config(client(self.tracking_uri), run_id)
+
 
 @dataclass
 class RunFrames:

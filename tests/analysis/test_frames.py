@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import typing
-
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
 from cifarsweep.analysis import frames, search_frames
-from cifarsweep.analysis.schedules import ONECYCLE_DEFAULT_PCT_START, closed_form
-from cifarsweep.config.training import SchedulerName, TrainConfig
 from cifarsweep.errors import UserError
 from cifarsweep.tracking import query
 from tests.support.report_fixtures import report_store  # noqa: F401  (fixture)
@@ -248,32 +244,8 @@ def test_format_value_writes_numbers_as_people_do():
 
 
 # -- learning-rate schedules -------------------------------------------------------------------
-@pytest.mark.parametrize("scheduler", typing.get_args(SchedulerName))
-@pytest.mark.parametrize(
-    "warmup, steps, extra",
-    [
-        (0.0, 3, {}),
-        (2.5, 7, {}),
-        (1.0, 4, {"restart_epochs": 2, "restart_mult": 2, "step_epochs": 3, "step_gamma": 0.5, "min_lr_ratio": 0.1}),
-    ],
-)
-def test_closed_form_schedules_equal_optim_lr_schedule(scheduler, warmup, steps, extra):
-    from cifarsweep.trainer.optim import lr_schedule
-
-    cfg = TrainConfig(epochs=12, scheduler=scheduler, warmup_epochs=warmup, lr=0.02, optimizer="adam", **extra)
-    fast = closed_form(cfg, steps)
-    assert fast is not None, f"{scheduler} has no closed form: the report would import torch"
-    assert fast == pytest.approx(np.asarray(lr_schedule(cfg, steps)), rel=1e-6, abs=1e-12)
-
-
-def test_onecycle_default_matches_optim():
-    from cifarsweep.trainer import optim
-
-    assert ONECYCLE_DEFAULT_PCT_START == optim.ONECYCLE_DEFAULT_PCT_START
-
-
 def test_lr_schedule_table_uses_each_value_best_run_and_its_steps(grid):
-    table = frames.lr_schedule_table(grid.trials, "lr", "val_acc", "maximize")
+    table = frames.lr_schedule_table(grid.trials, "lr", "val_acc", "maximize", grid.run_config)
     assert table["lr"].cat.categories.tolist() == ["1e-3", "0.01"]
     high = table[table["lr"] == "0.01"]
     assert high["run_name"].iloc[0] == "trial-0007" and len(high) == 3 * 4  # 3 epochs x 4 steps

@@ -71,7 +71,7 @@ def test_heatmap_draws_cell_means_annotations_and_marks_blanks(grid, tmp_path):
 
 def test_curves_draw_mean_lines_bands_and_the_lr_schedules(grid, tmp_path):
     table = frames.curve_table(grid.trials, grid.metrics, "lr", ["val_acc", "val_loss"], swept=grid.sweep.swept_params)
-    schedules = frames.lr_schedule_table(grid.trials, "lr", "val_acc", "maximize")
+    schedules = frames.lr_schedule_table(grid.trials, "lr", "val_acc", "maximize", grid.run_config)
     csv, lr_csv = roundtrip(table, tmp_path), roundtrip(schedules, tmp_path)
     figure = plots.curves(table, "lr", "epoch", schedules, title="grid: curves")
     accuracy, loss, rates = figure.axes[:3]

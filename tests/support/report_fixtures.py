@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
@@ -137,6 +138,7 @@ def _write_trial(client, experiment_id, parent_id, sweep, number, spec_trial, ba
         metrics += [Metric(key, v, start + int(1000 * seconds * (e + 1)), e + 1) for e, v in enumerate(values)]
     epochs = len(next(iter(spec_trial["history"].values()), []))
     metrics += [Metric(k, v, start + int(1000 * seconds * epochs) + 1, epochs) for k, v in spec_trial["final"].items()]
+    client.log_text(run.info.run_id, yaml.safe_dump(config.model_dump(), sort_keys=False), schema.CONFIG_ARTIFACT)
     _log(client, run.info.run_id, params=config.as_params(), metrics=metrics)
     if state != "RUNNING":
         client.set_terminated(run.info.run_id, STATUS[state], end_time=start + int(1000 * seconds * epochs) + 2)
