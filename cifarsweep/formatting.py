@@ -11,6 +11,7 @@ display only. It imports only that leaf table, so every layer can use it.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from cifarsweep.metrics import metric as metric_info
 
@@ -38,3 +39,18 @@ def number(value: float | None) -> str:
 def metric_value(metric: str, value: float | None) -> str:
     """A metric's value as displays show it: accuracies (and macro F1, the gap) in percent, else 4 significant digits."""
     return percent(value) if metric_info(metric).is_fraction else number(value)
+
+
+def spec_value_text(value: Any) -> str:
+    """Short text for a value as a spec spells it, for the terminal: 0.0001 -> 1e-04, 0.0022881136 ->
+    0.002288 (4 significant digits, as ``formatting.number``), True -> true, None -> null.
+    (The report writes values its own way: ``analysis.frames.format_value``.)"""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+        return f"{value:.0e}" if float(f"{value:.0e}") == value else f"{value:.3e}"
+    if isinstance(value, float):
+        return number(value)
+    return str(value)

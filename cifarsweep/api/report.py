@@ -8,14 +8,18 @@ over a study rebuilt from the MLflow runs when the storage is not at hand.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from cifarsweep.analysis.figure import Plan
 from cifarsweep.analysis.report import ReportOptions, render_report
+from cifarsweep.runs.figures import draw_deferred_figures
 from cifarsweep.tracking.query import SweepFrames
 from cifarsweep.tracking.schema import METRIC_PREFIX, PARAM_PREFIX, TrialState
+
+__all__ = ["ReportOptions", "report", "sweep_importances", "write_report", "write_report_page"]
 
 STORED = "the stored Optuna study"
 REBUILT = "a study rebuilt from the MLflow runs"
@@ -29,6 +33,14 @@ def write_report_page(options: ReportOptions) -> Path:
 def write_report(options: ReportOptions) -> Path:
     """Write the report ``options`` asks for; returns its folder."""
     return write_report_page(options).parent
+
+
+def report(options: ReportOptions, on_progress: Callable[[int, int], None] | None = None) -> Path:
+    """``cifarsweep report``: write the page ``options`` asks for, then draw into their MLflow runs the
+    trial figures the sweep deferred (``on_progress(done, total)`` as they are drawn); returns the page."""
+    page = write_report_page(options)
+    draw_deferred_figures(options.sweep, run_id=options.run, tracking_uri=options.tracking_uri, on_progress=on_progress)
+    return page
 
 
 def sweep_importances(data: SweepFrames, plan: Plan, storage: str | None) -> tuple[pd.DataFrame, str]:

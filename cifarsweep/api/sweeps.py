@@ -1,17 +1,44 @@
-"""``cifarsweep.run`` and ``cifarsweep.load``: a sweep from Python, the same engine as the CLI."""
+"""Sweeps from Python, the calls the CLI makes: plan, run, join, status, repair, load.
+
+``cifarsweep.run`` and ``cifarsweep.load`` are the two most people need; the
+rest are what ``cifarsweep run --dry-run``, ``worker``, ``status`` and
+``reconcile`` print, returned as data.
+"""
 
 from __future__ import annotations
 
 import json
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from cifarsweep.api.results import Results
+from cifarsweep.runs.figures import draw_deferred_figures, draw_deferred_figures_behind
 from cifarsweep.sweep.spec import SweepSpec, load_spec, spec_from_dict
+
+if TYPE_CHECKING:
+    from cifarsweep.sweep.run import RunSummary
+    from cifarsweep.sweep.study import Sweep
+
+__all__ = [
+    "SweepPlan",
+    "SweepStatus",
+    "draw_deferred_figures",
+    "draw_deferred_figures_behind",
+    "join",
+    "launch",
+    "load",
+    "plan",
+    "repair",
+    "resolve_spec",
+    "run",
+    "status",
+    "summary_lines",
+]
 
 Overrides = Mapping[str, Any] | Sequence[str] | None
 
@@ -39,6 +66,60 @@ def resolve_spec(spec: str | Path | Mapping[str, Any] | SweepSpec, overrides: Ov
     return load_spec(spec, override_strings(overrides))
 
 
+@dataclass(frozen=True)
+class SweepPlan:
+    """What ``run --dry-run`` shows: one row per grid trial (with its state) or per searched parameter."""
+
+    spec: SweepSpec
+    rows: list[tuple[str, ...]]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Grid trials by state: done, pending (queued, running, interrupted), new."""
+        return {state: sum(1 for row in self.rows if row[-1] == state) for state in ("done", "pending", "new")}
+
+
+def plan(
+    spec: str | Path | Mapping[str, Any] | SweepSpec, *, overrides: Overrides = None, storage: str | None = None
+) -> SweepPlan:
+    """The trials a sweep would run, and which of them the storage already holds; writes nothing."""
+    from cifarsweep.stores.optuna_storage import resolve_storage_url
+    from cifarsweep.sweep.run import cell_states, plan_rows
+
+    resolved = resolve_spec(spec, overrides)
+    return SweepPlan(resolved, plan_rows(resolved, cell_states(resolved, resolve_storage_url(storage))))
+
+
+def launch(
+    spec: str | Path | Mapping[str, Any] | SweepSpec,
+    *,
+    workers: int = 1,
+    trials_per_gpu: int | None = None,
+    overrides: Overrides = None,
+    tracking_uri: str | None = None,
+    storage: str | None = None,
+) -> RunSummary:
+    """Create the sweep (or resume it) and run it to the end; returns what happened (``RunSummary``).
+
+    ``workers > 1`` trains that many trials at once in worker processes;
+    ``trials_per_gpu`` sets ``workers`` to that many per visible GPU (at least one
+    set). ``workers=0`` only creates the sweep, for ``cifarsweep worker``s to join.
+    """
+    from cifarsweep.sweep.run import resolve_locations, run_sweep
+
+    resolved = resolve_spec(spec, overrides)
+    if trials_per_gpu is not None:
+        from cifarsweep.sweep.launcher import visible_gpus
+
+        workers = max(1, visible_gpus()) * trials_per_gpu
+    locations = resolve_locations(storage, tracking_uri)
+    if workers <= 1:
+        return run_sweep(resolved, locations, workers)
+    if isinstance(spec, (str, Path)):  # the workers read the same file with the same overrides
+        return run_sweep(resolved, locations, workers, _worker_command(str(spec), overrides, locations))
+    return _run_pool(resolved, locations, workers)
+
+
 def run(
     spec: str | Path | Mapping[str, Any] | SweepSpec,
     *,
@@ -55,27 +136,98 @@ def run(
     (``{"base.epochs": 2}``). ``workers > 1`` trains that many trials at once in
     worker processes. The stores default to ``mlruns/`` in the working directory.
     """
-    from cifarsweep.sweep.run import resolve_locations, run_sweep
-
-    resolved = resolve_spec(spec, overrides)
-    locations = resolve_locations(storage, tracking_uri)
-    if workers <= 1:
-        run_sweep(resolved, locations, max(workers, 1))
-    else:
-        _run_pool(resolved, locations, workers)
-    return load(resolved.name, tracking_uri=locations.tracking_uri, storage=locations.storage_url)
+    summary = launch(spec, workers=max(workers, 1), overrides=overrides, tracking_uri=tracking_uri, storage=storage)
+    return load(summary.sweep.name, tracking_uri=summary.sweep.tracking_uri, storage=summary.sweep.storage_url)
 
 
-def _run_pool(spec: SweepSpec, locations: Any, workers: int) -> None:
-    """Worker processes read the spec from a file: write the resolved one where they can read it."""
+def _worker_command(spec_path: str, overrides: Overrides, locations: Any) -> Any:
     from cifarsweep.sweep.launcher import WorkerCommand
+
+    return WorkerCommand(spec_path, override_strings(overrides), locations.storage_url, locations.tracking_uri)
+
+
+def _run_pool(spec: SweepSpec, locations: Any, workers: int) -> RunSummary:
+    """Worker processes read the spec from a file: write the resolved one where they can read it."""
     from cifarsweep.sweep.run import run_sweep
 
     with tempfile.TemporaryDirectory(prefix="cifarsweep-spec-") as folder:
         path = Path(folder) / f"{spec.name}.yaml"
         path.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
-        command = WorkerCommand(str(path), [], locations.storage_url, locations.tracking_uri)
-        run_sweep(spec, locations, workers, command)
+        return run_sweep(spec, locations, workers, _worker_command(str(path), None, locations))
+
+
+def summary_lines(summary: RunSummary) -> list[str]:
+    """What ``cifarsweep run`` says when the sweep ends: its state, the best trial, the stores, deferred figures."""
+    from cifarsweep.stores.urls import mask_password
+    from cifarsweep.sweep.display import best_line
+    from cifarsweep.sweep.study import best_trial
+
+    sweep = summary.sweep
+    lines = [f"repaired: {line}" for line in summary.repairs]
+    lines.append(
+        f"sweep {sweep.name}: " + ("complete" if summary.complete else "not complete (run it again to resume)")
+    )
+    best = best_trial(sweep)
+    if best is not None:
+        lines.append(best_line(sweep.spec.objective.metric, best.number, best.value, best.user_attrs))
+    lines.append(f"study: {mask_password(sweep.storage_url)}  runs: {mask_password(sweep.tracking_uri)}")
+    if summary.deferred_figures:
+        lines.append(
+            f"trial figures of {summary.deferred_figures} runs deferred (each would have cost over a tenth of its "
+            "trial): `cifarsweep report` or `cifarsweep ui` draws them"
+        )
+    return lines
+
+
+def join(
+    spec: str | Path | Mapping[str, Any] | SweepSpec,
+    *,
+    overrides: Overrides = None,
+    tracking_uri: str | None = None,
+    storage: str | None = None,
+    worker_index: int | None = None,
+    quiet: bool = True,
+    wait: float = 0.0,
+) -> tuple[str, int]:
+    """Join an existing sweep (``cifarsweep worker``), waiting up to ``wait`` seconds for it, and train
+    until nothing is left; returns (sweep name, trials this worker ran)."""
+    import os
+
+    from cifarsweep.sweep.run import join_sweep, resolve_locations
+
+    resolved = resolve_spec(spec, overrides)
+    locations = resolve_locations(storage, tracking_uri)
+    index = worker_index if worker_index is not None and worker_index >= 0 else os.getpid()
+    sweep, outcomes = join_sweep(resolved, locations, index, quiet, wait)
+    return sweep.name, len(outcomes)
+
+
+def repair(
+    sweep: str | None = None, *, tracking_uri: str | None = None, storage: str | None = None
+) -> tuple[Sweep, list[str]]:
+    """Open a sweep (None: the most recent) and repair what crashes left behind; returns it and a line per repair."""
+    from cifarsweep.sweep.reconcile import reconcile
+    from cifarsweep.sweep.run import open_existing, resolve_locations
+
+    opened, handler = open_existing(sweep, resolve_locations(storage, tracking_uri))
+    return opened, reconcile(opened, handler, audit=True)
+
+
+@dataclass(frozen=True)
+class SweepStatus:
+    """``cifarsweep status``: the sweep, what was repaired on the way, and one row per trial."""
+
+    sweep: Sweep
+    repairs: list[str]
+    rows: list[dict[str, Any]]
+
+
+def status(sweep: str | None = None, *, tracking_uri: str | None = None, storage: str | None = None) -> SweepStatus:
+    """The sweep's trials (state, params, objective, epochs, run id), after repairing what crashes left."""
+    from cifarsweep.sweep.study import trial_summary
+
+    opened, changes = repair(sweep, tracking_uri=tracking_uri, storage=storage)
+    return SweepStatus(opened, changes, trial_summary(opened))
 
 
 def load(sweep: str | None = None, *, tracking_uri: str | None = None, storage: str | None = None) -> Results:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from cifarsweep.api.probes import DEFAULT_DIMS, FILTERS, GEOMETRY, LANDSCAPE
 from cifarsweep.cli.common import TrackingOption, app, check_out_folder, handle_errors
 
 RunIdArgument = Annotated[str, typer.Argument(help="MLflow run id of a finished training.", show_default=False)]
@@ -35,7 +36,6 @@ KernelOption = Annotated[
     int | None,
     typer.Option("--kernel", "-k", help="Kernel size of the edge filters (default 3; a run's keep theirs)."),
 ]
-DEFAULT_GEOMETRY_OUT = Path("reports/conv-geometry")
 SizeOption = Annotated[
     int | None, typer.Option("--size", help="Side of the test pattern (default 32), or what --image is resized to.")
 ]
@@ -45,16 +45,24 @@ SizeOption = Annotated[
 @handle_errors
 def landscape(
     run_id: RunIdArgument,
-    resolution: Annotated[int, typer.Option("--resolution", "-n", help="Points per axis of the 2-D planes.")] = 21,
-    span: Annotated[float, typer.Option("--range", help="The grids cover [-R, R] along each direction.")] = 1.0,
-    line_points: Annotated[int, typer.Option("--line-points", help="Points of each 1-D curve.")] = 41,
-    subset: SubsetOption = 2000,
-    dims: Annotated[str, typer.Option("--dims", help="1 (curves only), 2 (planes only) or both.")] = "both",
-    surface_3d: Annotated[bool, typer.Option("--surface-3d", help="Also draw each plane as a 3-D surface.")] = False,
-    batch_size: BatchOption = None,
-    device: DeviceOption = None,
-    amp: AmpOption = None,
-    seed: SeedOption = 0,
+    resolution: Annotated[
+        int, typer.Option("--resolution", "-n", help="Points per axis of the 2-D planes.")
+    ] = LANDSCAPE.resolution,
+    span: Annotated[
+        float, typer.Option("--range", help="The grids cover [-R, R] along each direction.")
+    ] = LANDSCAPE.span,
+    line_points: Annotated[
+        int, typer.Option("--line-points", help="Points of each 1-D curve.")
+    ] = LANDSCAPE.line_points,
+    subset: SubsetOption = LANDSCAPE.subset,
+    dims: Annotated[str, typer.Option("--dims", help="1 (curves only), 2 (planes only) or both.")] = DEFAULT_DIMS,
+    surface_3d: Annotated[
+        bool, typer.Option("--surface-3d", help="Also draw each plane as a 3-D surface.")
+    ] = LANDSCAPE.surface_3d,
+    batch_size: BatchOption = LANDSCAPE.batch_size,
+    device: DeviceOption = LANDSCAPE.device,
+    amp: AmpOption = LANDSCAPE.amp,
+    seed: SeedOption = LANDSCAPE.seed,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Loss landscape of a trained run, before and after training (Li et al. 2018).
@@ -64,24 +72,33 @@ def landscape(
     from one to the other. Results are logged to the run (probes/landscape/).
     Values are saved after every point: rerun to continue an interrupted grid.
     """
+    from cifarsweep.api.probes import landscape as compute_landscape
     from cifarsweep.console import console
     from cifarsweep.formatting import number
-    from cifarsweep.probes.landscape import LandscapeOptions, parse_dims, run_landscape
-    from cifarsweep.probes.progress import PointsBar
-    from cifarsweep.probes.runs import open_run
 
-    options = LandscapeOptions(
-        resolution, span, line_points, subset, seed, parse_dims(dims), surface_3d, batch_size, device, amp
-    )
-    options.validate()  # before the run's checkpoints and data are loaded
-    run = open_run(run_id, tracking_uri)
     try:
-        result = run_landscape(run, options, PointsBar())
+        result = compute_landscape(
+            run_id,
+            resolution=resolution,
+            span=span,
+            line_points=line_points,
+            subset=subset,
+            dims=dims,
+            surface_3d=surface_3d,
+            batch_size=batch_size,
+            device=device,
+            amp=amp,
+            seed=seed,
+            tracking_uri=tracking_uri,
+            progress=True,
+        )
     except KeyboardInterrupt:
         console.print("stopped: the points computed so far are saved; run the same command to continue")
         raise
     losses = {key: number(value) for key, value in result.loss_at.items()}
-    console.print(f"landscape of {run.label}: {result.subset} training images, {result.device}, amp {result.precision}")
+    console.print(
+        f"landscape of {result.run_label}: {result.subset} training images, {result.device}, amp {result.precision}"
+    )
     console.print(f"loss at the initial weights {losses['init']}, at the trained weights {losses['final']}")
     console.print(f"{result.computed} points computed, {result.done_before} continued from an earlier call")
     console.print(f"files: {result.location}")
@@ -91,13 +108,17 @@ def landscape(
 @handle_errors
 def filters(
     run_id: RunIdArgument,
-    checkpoint: Annotated[str, typer.Option("--checkpoint", help="init, best or final weights.")] = "final",
+    checkpoint: Annotated[str, typer.Option("--checkpoint", help="init, best or final weights.")] = FILTERS.checkpoint,
     filter_: FilterOption = None,
-    count: Annotated[int, typer.Option("--count", help="How many filters to apply when --filter is not given.")] = 6,
-    images: Annotated[int, typer.Option("--images", help="Sample validation images.")] = 4,
+    count: Annotated[
+        int, typer.Option("--count", help="How many filters to apply when --filter is not given.")
+    ] = FILTERS.count,
+    images: Annotated[int, typer.Option("--images", help="Sample validation images.")] = FILTERS.images,
     layer: LayerOption = None,
-    channels: Annotated[int, typer.Option("--channels", help="Feature-map channels drawn per layer.")] = 8,
-    seed: FiltersSeedOption = 0,
+    channels: Annotated[
+        int, typer.Option("--channels", help="Feature-map channels drawn per layer.")
+    ] = FILTERS.channels,
+    seed: FiltersSeedOption = FILTERS.seed,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Conv filters of a trained run and what they do to sample images.
@@ -106,19 +127,24 @@ def filters(
     to sample images, and the feature maps of chosen layers (by default the
     output of each ResNet stage). Results are logged to the run (probes/filters/).
     """
+    from cifarsweep.api.probes import filters as compute_filters
     from cifarsweep.console import console
-    from cifarsweep.probes.filters import DEFAULT_LAYERS, FilterOptions, run_filters
-    from cifarsweep.probes.runs import open_run
 
-    chosen_layers = tuple(layer or DEFAULT_LAYERS)
-    options = FilterOptions(checkpoint, tuple(filter_ or ()), count, images, chosen_layers, channels, seed)
-    options.validate()  # before the run's checkpoints and data are loaded
-    run = open_run(run_id, tracking_uri)
-    result = run_filters(run, options)
+    result = compute_filters(
+        run_id,
+        checkpoint=checkpoint,
+        filter_indices=filter_ or FILTERS.filters,
+        count=count,
+        images=images,
+        layers=layer or FILTERS.layers,
+        channels=channels,
+        seed=seed,
+        tracking_uri=tracking_uri,
+    )
     probe = result.probe
     applied = ", ".join(f"#{index}" for index in probe.chosen)
     console.print(
-        f"filters of {run.label} ({checkpoint} weights): {probe.conv_name} has {probe.weight.shape[0]} filters"
+        f"filters of {result.run_label} ({checkpoint} weights): {probe.conv_name} has {probe.weight.shape[0]} filters"
     )
     console.print(f"applied {applied} to {len(probe.labels)} validation images")
     console.print(f"feature maps of {', '.join(probe.maps)}")
@@ -131,11 +157,11 @@ def conv_geometry(
     run_id: Annotated[
         str | None, typer.Argument(help="A run whose first-layer filters and images to use.", show_default=False)
     ] = None,
-    kernel: KernelOption = None,
-    size: SizeOption = None,
+    kernel: KernelOption = GEOMETRY.kernel,
+    size: SizeOption = GEOMETRY.size,
     image: Annotated[Path | None, typer.Option("--image", help="An image file instead of the test pattern.")] = None,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the table, maps and figure.")] = DEFAULT_GEOMETRY_OUT,
-    seed: GeometrySeedOption = 0,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the table, maps and figure.")] = Path(GEOMETRY.out),
+    seed: GeometrySeedOption = GEOMETRY.seed,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Stride and padding effects on a mini-network's feature maps.
@@ -147,13 +173,13 @@ def conv_geometry(
     """
     from rich.table import Table
 
+    from cifarsweep.api.probes import conv_geometry as compute_geometry
     from cifarsweep.console import console
-    from cifarsweep.probes.geometry_run import run_conv_geometry
-    from cifarsweep.probes.runs import open_run
 
     check_out_folder(out)
-    run = open_run(run_id, tracking_uri) if run_id else None
-    result = run_conv_geometry(out, kernel, size, image, run, seed)
+    result = compute_geometry(
+        run_id, out=out, kernel=kernel, size=size, image=image, seed=seed, tracking_uri=tracking_uri
+    )
     table = Table("stride", "padding", "kernel", "input", "output", "formula", "matches")
     for row in result.probe.table.itertuples():
         table.add_row(

@@ -68,10 +68,9 @@ def report(
     index.html; a plot option writes its figures and a page of its own, listed in index.html. Trial figures
     the sweep deferred (sweep.trial_figures: auto) are drawn into their MLflow runs too.
     """
-    from cifarsweep.analysis.report import ReportOptions
-    from cifarsweep.api.report import write_report_page
+    from cifarsweep.api.report import ReportOptions
+    from cifarsweep.api.report import report as write_report
     from cifarsweep.console import figures_progress
-    from cifarsweep.runs.figures import draw_deferred_figures
 
     check_out_folder(out)
     options = ReportOptions(
@@ -88,7 +87,6 @@ def report(
         storage=storage,
         run=run,
     )
-    page = write_report_page(options)
     with figures_progress() as progress:
-        draw_deferred_figures(sweep, run_id=run, tracking_uri=tracking_uri, on_progress=progress)
+        page = write_report(options, on_progress=progress)
     typer.echo(str(page))

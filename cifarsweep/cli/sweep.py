@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -41,43 +40,35 @@ def run(
     ] = False,
 ) -> None:
     """Create the sweep, or resume it if it exists, and run trials until every cell (or n_trials) is done."""
+    from cifarsweep.api.sweeps import launch, plan, resolve_spec, summary_lines
     from cifarsweep.console import console, err_console
-    from cifarsweep.sweep.run import resolve_locations, run_sweep
-    from cifarsweep.sweep.spec import load_spec
 
-    spec = load_spec(spec_path, set_ or [])
+    spec = resolve_spec(spec_path, set_ or [])
     for warning in spec.warnings():
         err_console.print(f"warning: {warning}")
     if dry_run:
-        _print_plan(spec, storage)
+        _print_plan(plan(spec, storage=storage))
         return
-    if trials_per_gpu is not None:
-        from cifarsweep.sweep.launcher import visible_gpus
-
-        workers = max(1, visible_gpus()) * trials_per_gpu
-    locations = resolve_locations(storage, tracking_uri)
-    command = None
-    if workers > 1:
-        from cifarsweep.sweep.launcher import WorkerCommand
-
-        command = WorkerCommand(str(spec_path), list(set_ or []), locations.storage_url, locations.tracking_uri)
-    summary = run_sweep(spec, locations, workers, command)
-    for line in summary.repairs:
-        console.print(f"repaired: {line}")
-    _print_result(summary.sweep, summary.complete, summary.deferred_figures)
+    summary = launch(
+        spec_path,
+        workers=workers,
+        trials_per_gpu=trials_per_gpu,
+        overrides=set_ or [],
+        tracking_uri=tracking_uri,
+        storage=storage,
+    )
+    for line in summary_lines(summary):
+        console.print(line)
 
 
-def _print_plan(spec, storage: str | None = None) -> None:
+def _print_plan(sweep_plan) -> None:
     from rich.table import Table
 
     from cifarsweep.console import console
-    from cifarsweep.stores.optuna_storage import resolve_storage_url
-    from cifarsweep.sweep.run import cell_states, plan_rows
 
-    rows = plan_rows(spec, cell_states(spec, resolve_storage_url(storage)))
+    spec, rows = sweep_plan.spec, sweep_plan.rows
     if spec.is_grid:
-        counts = {state: sum(1 for row in rows if row[-1] == state) for state in ("done", "pending", "new")}
-        shown = ", ".join(f"{count} {state}" for state, count in counts.items())
+        shown = ", ".join(f"{count} {state}" for state, count in sweep_plan.counts.items())
         table = Table(
             "#", "cell", "trial", "state", title=f"sweep {spec.name}: {len(rows)} trials (grid x seeds): {shown}"
         )
@@ -94,25 +85,6 @@ def _print_plan(spec, storage: str | None = None) -> None:
     console.print("dry run: nothing was written")
 
 
-def _print_result(sweep, complete: bool, deferred: int) -> None:
-    from cifarsweep.console import console
-    from cifarsweep.stores.urls import mask_password
-    from cifarsweep.sweep.display import best_line
-    from cifarsweep.sweep.study import best_trial
-
-    best = best_trial(sweep)
-    state = "complete" if complete else "not complete (run it again to resume)"
-    console.print(f"sweep {sweep.name}: {state}")
-    if best is not None:
-        console.print(best_line(sweep.spec.objective.metric, best.number, best.value, best.user_attrs))
-    console.print(f"study: {mask_password(sweep.storage_url)}  runs: {mask_password(sweep.tracking_uri)}")
-    if deferred:
-        console.print(
-            f"trial figures of {deferred} runs deferred (each would have cost over a tenth of its trial): "
-            "`cifarsweep report` or `cifarsweep ui` draws them"
-        )
-
-
 @app.command()
 @handle_errors
 def worker(
@@ -127,27 +99,22 @@ def worker(
     ] = 0.0,
 ) -> None:
     """Join an existing sweep from another process or machine and pull trials until none remain."""
+    from cifarsweep.api.sweeps import join
     from cifarsweep.console import console
-    from cifarsweep.sweep.run import join_sweep, resolve_locations
-    from cifarsweep.sweep.spec import load_spec
 
-    spec = load_spec(spec_path, set_ or [])
-    locations = resolve_locations(storage, tracking_uri)
-    index = worker_index if worker_index >= 0 else os.getpid()
-    sweep, outcomes = join_sweep(spec, locations, index, quiet, wait)
-    console.print(f"worker done: {len(outcomes)} trials of sweep {sweep.name}")
+    name, trials = join(
+        spec_path,
+        overrides=set_ or [],
+        tracking_uri=tracking_uri,
+        storage=storage,
+        worker_index=worker_index,
+        quiet=quiet,
+        wait=wait,
+    )
+    console.print(f"worker done: {trials} trials of sweep {name}")
 
 
 SweepArgument = Annotated[str | None, typer.Argument(metavar="SWEEP", help="Sweep name (default: the most recent).")]
-
-
-def _open_and_repair(sweep_name: str | None, storage: str | None, tracking_uri: str | None):
-    """Open an existing sweep and repair what crashes left behind; returns (sweep, changes)."""
-    from cifarsweep.sweep.reconcile import reconcile
-    from cifarsweep.sweep.run import open_existing, resolve_locations
-
-    sweep, handler = open_existing(sweep_name, resolve_locations(storage, tracking_uri))
-    return sweep, reconcile(sweep, handler, audit=True)
 
 
 @app.command()
@@ -156,14 +123,14 @@ def status(
     sweep_name: SweepArgument = None, storage: StorageOption = None, tracking_uri: TrackingOption = None
 ) -> None:
     """A table of the sweep's trials: state, params, objective, epochs done, MLflow run id."""
+    from cifarsweep.api.sweeps import status as sweep_status
     from cifarsweep.cli.tables import status_table
     from cifarsweep.console import console
-    from cifarsweep.sweep.study import trial_summary
 
-    sweep, changes = _open_and_repair(sweep_name, storage, tracking_uri)
-    for line in changes:
+    current = sweep_status(sweep_name, tracking_uri=tracking_uri, storage=storage)
+    for line in current.repairs:
         console.print(f"repaired: {line}")
-    console.print(status_table(sweep, trial_summary(sweep)))
+    console.print(status_table(current.sweep, current.rows))
 
 
 @app.command("reconcile")
@@ -172,9 +139,10 @@ def reconcile_command(
     sweep_name: SweepArgument = None, storage: StorageOption = None, tracking_uri: TrackingOption = None
 ) -> None:
     """Repair what a crash left behind: stale RUNNING trials and runs, runs without trials, trials without runs."""
+    from cifarsweep.api.sweeps import repair
     from cifarsweep.console import console
 
-    sweep, changes = _open_and_repair(sweep_name, storage, tracking_uri)
+    sweep, changes = repair(sweep_name, tracking_uri=tracking_uri, storage=storage)
     for line in changes:
         console.print(line)
     console.print(
@@ -198,21 +166,12 @@ def ui(
 
     Trial figures a sweep deferred (sweep.trial_figures: auto) are drawn into their runs meanwhile.
     """
-    from cifarsweep.cli.serve import check_address, serve_child
+    from cifarsweep.api.serving import mlflow_ui
+    from cifarsweep.api.sweeps import draw_deferred_figures_behind
     from cifarsweep.console import err_console
-    from cifarsweep.errors import UserError
-    from cifarsweep.runs.figures import draw_deferred_figures_behind
-    from cifarsweep.tracking.client import DEFAULT_DIR, resolve_tracking_uri, store_exists
-    from cifarsweep.tracking.ui import ui_command
 
-    check_address(host, port)
-    uri = resolve_tracking_uri(tracking_uri)
-    if uri.startswith(("http://", "https://")):
-        raise UserError(f"--tracking-uri {uri} is already a server: open it in a browser")
-    if not store_exists(uri):
-        raise UserError(f"no MLflow store at {uri}: run a training or a sweep first")
-    command = ui_command(uri, DEFAULT_DIR / "artifacts", host, port, workers)
-    typer.echo(f"MLflow UI on http://{host}:{port} (starting; Ctrl-C stops it)")
+    service = mlflow_ui(tracking_uri, host=host, port=port, workers=workers)
+    typer.echo(f"{service.what} on {service.url} (starting; Ctrl-C stops it)")
 
     def figures_done(drawn: int | None, why: str) -> None:
         if drawn is None:
@@ -220,5 +179,5 @@ def ui(
         elif drawn:
             err_console.print(f"figures of {drawn} runs drawn (deferred during their sweeps)")
 
-    draw_deferred_figures_behind(uri, figures_done)
-    raise typer.Exit(serve_child(command))
+    draw_deferred_figures_behind(service.tracking_uri, figures_done)
+    raise typer.Exit(service.serve())

@@ -7,8 +7,7 @@ from rich.console import Group, OverflowMethod, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cifarsweep.formatting import metric_value
-from cifarsweep.sweep.space import spec_value_text
+from cifarsweep.formatting import metric_value, spec_value_text
 from cifarsweep.tracking.schema import TrialState
 
 _STATE_STYLE = {

@@ -20,20 +20,24 @@ def train(
     run_name: Annotated[str | None, typer.Option("--run-name", help="MLflow run name.")] = None,
 ) -> None:
     """Train one model and record it as an MLflow run (the same trainer that sweep trials use)."""
-    from cifarsweep.config.training import load_train_config
+    from cifarsweep.api.training import train as train_tracked
     from cifarsweep.console import TrainProgressBar, console
     from cifarsweep.formatting import number, percent
-    from cifarsweep.runs.tracked import train_tracked
     from cifarsweep.stores.urls import mask_password
 
-    cfg = load_train_config(config, set_ or [])
-    tracked = train_tracked(cfg, experiment, tracking_uri, TrainProgressBar(), run_name)
-    result = tracked.result
+    result = train_tracked(
+        config,
+        overrides=set_ or [],
+        experiment=experiment,
+        tracking_uri=tracking_uri,
+        run_name=run_name,
+        progress=TrainProgressBar(),
+    )
     console.print(
         f"best val acc {percent(result.best_val_acc)} (epoch {result.best_epoch}), "
         f"final val acc {percent(result.val_acc)}, macro F1 {number(result.val_f1_macro)}, "
         f"gen gap {100 * result.gen_gap:.2f} points"
     )
     console.print(f"{result.epochs_trained} epochs in {result.seconds:.1f}s on {result.device}, amp {result.precision}")
-    console.print(f"run {tracked.run_id} in experiment '{experiment}' at {mask_password(tracked.tracking_uri)}")
-    console.print(f"artifacts: {tracked.artifact_uri}")
+    console.print(f"run {result.run_id} in experiment '{experiment}' at {mask_password(result.tracking_uri or '')}")
+    console.print(f"artifacts: {result.artifact_uri}")

@@ -19,35 +19,8 @@ from cifarsweep.data import ImageData, balanced_subset
 from cifarsweep.data.augment import normalize, to_float
 from cifarsweep.errors import UserError
 from cifarsweep.probes.directions import filter_norms
+from cifarsweep.probes.options import CHECKPOINTS, FilterOptions
 from cifarsweep.probes.runs import ProbeRun
-
-# The output of each ResNet stage: what the network sees at each resolution.
-DEFAULT_LAYERS = ("stem", "layer1", "layer2", "layer3", "layer4")
-CHECKPOINTS = {"init": "init.pt", "best": "best.pt", "final": "final.pt"}
-
-
-# Each image, filter and channel is a panel of a figure: more than this is unreadable and, unbounded, runs for hours.
-MAX_SHOWN = 64
-
-
-@dataclass(frozen=True)
-class FilterOptions:
-    """Which checkpoint, filters, images and layers to show."""
-
-    checkpoint: str = "final"  # init | best | final
-    filters: tuple[int, ...] = ()  # first-layer filters to apply; empty = the `count` with the largest norm
-    count: int = 6
-    images: int = 4  # validation images, of different classes where possible
-    layers: tuple[str, ...] = DEFAULT_LAYERS
-    channels: int = 8  # feature-map channels drawn per layer (all are saved)
-    seed: int = 0  # which validation images
-
-    def validate(self) -> None:
-        if self.checkpoint not in CHECKPOINTS:
-            raise UserError(f"--checkpoint {self.checkpoint}: expected one of {', '.join(CHECKPOINTS)}")
-        for name, value in (("--count", self.count), ("--images", self.images), ("--channels", self.channels)):
-            if not 1 <= value <= MAX_SHOWN:
-                raise UserError(f"{name} {value}: expected 1 to {MAX_SHOWN}")
 
 
 def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
@@ -180,6 +153,7 @@ class FiltersResult:
     probe: FilterProbe
     location: str
     files: list[str]
+    run_label: str = ""  # the run, as figures title it
 
 
 def run_filters(run: ProbeRun, options: FilterOptions = FilterOptions()) -> FiltersResult:
@@ -207,4 +181,4 @@ def run_filters(run: ProbeRun, options: FilterOptions = FilterOptions()) -> Filt
         output.save_figure(figure, f"feature_maps_{layer}.png")
     output.save_arrays("feature_maps.npz", probe.maps)
     output.save_frame(probe.summary, "feature_maps.csv")
-    return FiltersResult(probe, output.publish(), list(output.written))
+    return FiltersResult(probe, output.publish(), list(output.written), run.label)

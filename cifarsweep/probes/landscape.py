@@ -34,9 +34,9 @@ import numpy as np
 import torch
 
 from cifarsweep.data import balanced_subset
-from cifarsweep.errors import UserError
 from cifarsweep.probes.directions import Direction, difference, move_to, random_directions
 from cifarsweep.probes.grid import Grid, resume_or_new
+from cifarsweep.probes.options import LandscapeOptions
 from cifarsweep.probes.progress import PointProgress
 from cifarsweep.probes.runs import ProbeRun
 from cifarsweep.trainer import checkpoint as ckpt
@@ -45,47 +45,6 @@ from cifarsweep.trainer.evaluate import evaluate
 
 INTERPOLATION_RANGE = (-0.5, 1.5)
 CENTERS = {"init": ckpt.INIT, "final": ckpt.FINAL}
-DIMS = {"1": (1,), "2": (2,), "both": (1, 2)}
-AMP_MODES = ("auto", "bf16", "fp16", "off")
-
-
-def parse_dims(text: str) -> tuple[int, ...]:
-    """``--dims``: 1 (the curves), 2 (the planes) or both."""
-    if text not in DIMS:
-        raise UserError(f"--dims {text}: expected {', '.join(DIMS)}")
-    return DIMS[text]
-
-
-@dataclass(frozen=True)
-class LandscapeOptions:
-    """What to compute: sizes of the grids, the image subset, the seed of the random directions."""
-
-    resolution: int = 21  # points per axis of the 2-D planes
-    span: float = 1.0  # the planes and lines cover [-span, span] along each direction
-    line_points: int = 41  # points of each 1-D curve
-    subset: int = 2000  # training images the loss is measured on
-    seed: int = 0  # seed of the random directions
-    dims: tuple[int, ...] = (1, 2)  # 1: the lines and the interpolation; 2: the planes
-    surface_3d: bool = False  # also draw the planes as 3-D surfaces
-    batch_size: int | None = None  # evaluation batch; None = the run's eval_batch_size
-    device: str | None = None  # None = the run's device setting
-    amp: str | None = None  # None = the run's amp setting
-
-    def validate(self) -> None:
-        if self.resolution < 2:
-            raise UserError(f"--resolution {self.resolution}: a plane needs at least 2 points per axis")
-        if self.line_points < 3:
-            raise UserError(f"--line-points {self.line_points}: a curve needs at least 3 points")
-        if not 0 < self.span < math.inf:  # inf (or nan) would fill the grids with NaN
-            raise UserError(f"--range {self.span}: expected a finite number greater than 0")
-        if self.subset < 1:
-            raise UserError(f"--subset {self.subset}: must be at least 1 image")
-        if not self.dims or not set(self.dims) <= {1, 2}:
-            raise UserError(f"--dims {self.dims}: expected 1, 2 or both")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise UserError(f"--batch-size {self.batch_size}: must be at least 1")
-        if self.amp is not None and self.amp not in AMP_MODES:
-            raise UserError(f"--amp {self.amp}: expected one of {', '.join(AMP_MODES)}")
 
 
 @dataclass(frozen=True)
@@ -266,6 +225,7 @@ class LandscapeResult:
     computed: int  # points computed by this call
     done_before: int  # points an earlier, interrupted call had saved
     loss_at: dict[str, float | None]  # the loss at the "init" and the "final" weights
+    run_label: str = ""  # the run, as figures title it
 
 
 def run_landscape(
@@ -334,4 +294,5 @@ def run_landscape(
         total - done_before,
         done_before,
         loss_at,
+        run.label,
     )

@@ -41,7 +41,6 @@ from cifarsweep.tracking.client import (
 )
 from cifarsweep.tracking.query import latest_sweep
 from cifarsweep.tracking.recorder import RunRecorder
-from cifarsweep.trainer.device import resolve_device
 
 MAX_FIGURE_SHARE = 0.1  # figures drawn between trials may add at most this much to a trial's time
 Setting = bool | Literal["auto"]  # the spec's `sweep.trial_figures`
@@ -94,6 +93,8 @@ def spare_cpu_for_figures(device: str) -> bool:
     drawing on the training thread costs (measured: 2.4x slower steps).
     """
     import torch
+
+    from cifarsweep.trainer.device import resolve_device
 
     if resolve_device(device).type != "cpu":
         return True

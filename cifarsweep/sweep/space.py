@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cifarsweep.config.training import TrainConfig
-from cifarsweep.formatting import number
+from cifarsweep.formatting import spec_value_text
 from cifarsweep.sweep.attrs import (
     TRIAL_CELL,
     TRIAL_OVERRIDES,
@@ -73,21 +73,6 @@ class Cell:
             attrs.get(TRIAL_VARIANT),
             dict(attrs.get(TRIAL_OVERRIDES) or {}),
         )
-
-
-def spec_value_text(value: Any) -> str:
-    """Short text for a value as a spec spells it, for the terminal: 0.0001 -> 1e-04, 0.0022881136 ->
-    0.002288 (4 significant digits, as ``formatting.number``), True -> true, None -> null.
-    (The report writes values its own way: ``analysis.frames.format_value``.)"""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float) and value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-        return f"{value:.0e}" if float(f"{value:.0e}") == value else f"{value:.3e}"
-    if isinstance(value, float):
-        return number(value)
-    return str(value)
 
 
 # Abbreviations of long field names in run names; others keep their names.

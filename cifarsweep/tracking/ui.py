@@ -1,4 +1,4 @@
-"""``cifarsweep ui``: the ``mlflow ui`` command line for the project's store (served by ``cli.serve``)."""
+"""``cifarsweep ui``: the ``mlflow ui`` command line for the project's store (served by ``api.serving``)."""
 
 from __future__ import annotations
 

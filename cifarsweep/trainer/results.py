@@ -62,6 +62,7 @@ class TrainResult:
     # Where the training was recorded, when it was (``cifarsweep.train``); the trainer itself leaves them unset.
     run_id: str | None = None
     tracking_uri: str | None = None
+    artifact_uri: str | None = None  # where the run's files are (set for a tracked training)
 
     @property
     def gen_gap(self) -> float:

@@ -7,7 +7,7 @@ import socket
 import optuna
 import pytest
 
-from cifarsweep.cli.serve import port_in_use
+from cifarsweep.api.serving import port_in_use
 from tests.support.cli import invoke
 from tests.support.services import free_port
 from tests.support.serving import answers, start_server, stop

@@ -49,7 +49,7 @@ def alive(pid: int) -> bool:
 
 @pytest.mark.slow
 def test_sigterm_stops_the_server_and_its_workers(tmp_path):
-    launcher = f"import sys; from cifarsweep.cli.serve import serve_child; sys.exit(serve_child([sys.executable, '-c', {SERVER!r}]))"
+    launcher = f"import sys; from cifarsweep.api.serving import serve_child; sys.exit(serve_child([sys.executable, '-c', {SERVER!r}]))"
     process = subprocess.Popen([sys.executable, "-c", launcher], stdout=subprocess.PIPE, text=True)
     worker = int(process.stdout.readline())
     server = [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(int(p)) == process.pid]

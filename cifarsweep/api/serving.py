@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import FrameType
 
 from cifarsweep.errors import UserError
@@ -91,3 +92,69 @@ def _signal_group(pid: int, signum: int) -> None:
         os.killpg(pid, signum)  # the group id is the child's pid (start_new_session)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+# -- what `cifarsweep ui` and `cifarsweep dashboard` serve ---------------------------------------
+# The dashboard child reads the storage URL from its environment: in argv, `ps` would show a database password.
+_DASHBOARD_SERVER = (
+    "import os, optuna_dashboard; "
+    "optuna_dashboard.run_server(os.environ['CIFARSWEEP_STORAGE'], host=os.environ['CIFARSWEEP_DASHBOARD_HOST'], "
+    "port=int(os.environ['CIFARSWEEP_DASHBOARD_PORT']))"
+)
+
+
+@dataclass(frozen=True)
+class Service:
+    """A server to start: its command line, its environment (None: this one's), and where it answers."""
+
+    command: list[str]
+    env: dict[str, str] | None
+    url: str
+    what: str  # "MLflow UI", "optuna-dashboard for sweep NAME"
+    tracking_uri: str = ""  # the MLflow UI's store
+
+    def serve(self) -> int:
+        """Run it in the foreground until it exits or Ctrl-C; its exit code."""
+        return serve_child(self.command, self.env)
+
+
+def mlflow_ui(
+    tracking_uri: str | None = None, *, host: str = "127.0.0.1", port: int = 5000, workers: int = 2
+) -> Service:
+    """The MLflow UI on the project's store (``cifarsweep ui``); bad input is a ``UserError``."""
+    from cifarsweep.tracking.client import DEFAULT_DIR, resolve_tracking_uri, store_exists
+    from cifarsweep.tracking.ui import ui_command
+
+    check_address(host, port)
+    uri = resolve_tracking_uri(tracking_uri)
+    if uri.startswith(("http://", "https://")):
+        raise UserError(f"--tracking-uri {uri} is already a server: open it in a browser")
+    if not store_exists(uri):
+        raise UserError(f"no MLflow store at {uri}: run a training or a sweep first")
+    command = ui_command(uri, DEFAULT_DIR / "artifacts", host, port, workers)
+    return Service(command, None, f"http://{host}:{port}", "MLflow UI", uri)
+
+
+def optuna_dashboard(
+    sweep: str | None = None, *, storage: str | None = None, host: str = "127.0.0.1", port: int = 8080
+) -> Service:
+    """optuna-dashboard on the sweep's Optuna storage, opened at its study (``cifarsweep dashboard``)."""
+    import importlib.util
+    import sys
+
+    from cifarsweep.sweep.dashboard import dashboard_target
+
+    if importlib.util.find_spec("optuna_dashboard") is None:
+        raise UserError("the dashboard needs optuna-dashboard: pip install 'cifarsweep[dashboard]'")
+    check_address(host, port)
+    target = dashboard_target(sweep, storage)
+    env = dict(
+        os.environ,
+        CIFARSWEEP_STORAGE=target.storage_url,
+        CIFARSWEEP_DASHBOARD_HOST=host,
+        CIFARSWEEP_DASHBOARD_PORT=str(port),
+    )
+    url = f"http://{host}:{port}{target.path}"
+    return Service(
+        [sys.executable, "-c", _DASHBOARD_SERVER], env, url, f"optuna-dashboard for sweep {target.study_name}"
+    )
