@@ -56,8 +56,8 @@ def test_resume_after_epoch_one_equals_straight_run(tiny, tmp_path):
     assert resumed.start_epoch == 2 and resumed.epochs_trained == 2
     strip = lambda result: [r.metrics() | {"epoch_seconds": 0} for r in result.history]  # noqa: E731
     assert strip(resumed) == strip(straight)
-    final_a = ckpt.load(tmp_path / "a" / ckpt.FINAL)
-    final_b = ckpt.load(tmp_path / "b" / ckpt.FINAL)
+    final_a = ckpt.load_checkpoint(tmp_path / "a" / ckpt.FINAL)
+    final_b = ckpt.load_checkpoint(tmp_path / "b" / ckpt.FINAL)
     assert all(torch.equal(final_a[k], final_b[k]) for k in final_a)
 
 
@@ -66,7 +66,7 @@ def test_checkpoints_are_written_and_load_safely(tiny, tmp_path):
     result = fit(TrainConfig(**tiny), checkpoint_dir=tmp_path)
     names = {p.name for p in tmp_path.iterdir()}
     assert {ckpt.INIT, ckpt.BEST, ckpt.FINAL, ckpt.LAST} <= names
-    state = ckpt.load(tmp_path / ckpt.LAST)
+    state = ckpt.load_checkpoint(tmp_path / ckpt.LAST)
     assert state["epoch"] == 2 and {"model", "optimizer", "scheduler", "scaler", "rng_cpu"} <= set(state)
     assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
     assert result.history[-1].checkpoint == tmp_path / ckpt.LAST
