@@ -181,3 +181,66 @@ def test_no_import_cycle_between_packages():
         if target in component
     ]
     assert found == [], "import cycles between packages:\n" + "\n".join(arrows)
+
+
+# -- the house a newcomer reads (issue 24) -----------------------------------------------------
+# The leaf utilities that stay at the top: each imports nothing of the project but each other.
+TOP_LEVEL_MODULES = {"console", "errors", "formatting", "metrics", "pauses"}
+# What the CLI may import besides the public API and itself: leaf utilities and the record's vocabulary.
+CLI_MAY_IMPORT = {"api", "cli", "console", "errors", "formatting", "metrics", "tracking.schema", "stores.urls"}
+MAX_FUNCTION_LINES = 60  # a function's body, after its signature and docstring
+MAX_LOOP_LINES = 90  # the training loop may reach this
+LONG_FUNCTIONS_PENDING: set[str] = {"analysis/plots.py:heatmap"}  # split once the report work merges
+
+
+def test_at_most_five_single_file_modules_at_the_top():
+    single = {path.stem for path in PACKAGE.glob("*.py")} - {"__init__", "__main__"}
+    assert single == TOP_LEVEL_MODULES, f"top-level modules {sorted(single)}: give new ones a package"
+    assert len(single) <= 5
+
+
+def test_the_cli_sits_on_the_public_api():
+    imported = set()
+    for path in (PACKAGE / "cli").rglob("*.py"):
+        for name in imports(path):
+            parts = name.split(".")
+            if parts[0] == ROOT and len(parts) > 1 and name in modules():
+                imported.add(
+                    (_relative(path), ".".join(parts[1:3]) if parts[1] in ("tracking", "stores") else parts[1])
+                )
+    outside_api = sorted(
+        f"{path} imports cifarsweep.{target}" for path, target in imported if target not in CLI_MAY_IMPORT
+    )
+    assert outside_api == [], "the CLI calls cifarsweep.api, not the engine:\n" + "\n".join(outside_api)
+
+
+def _body_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    body = node.body
+    if len(body) > 1 and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+        body = body[1:]
+    return (node.end_lineno or node.lineno) - body[0].lineno + 1
+
+
+def test_no_long_function():
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                where = f"{path.relative_to(PACKAGE).as_posix()}:{node.name}"
+                limit = MAX_LOOP_LINES if where == "trainer/loop.py:fit" else MAX_FUNCTION_LINES
+                if _body_lines(node) > limit and where not in LONG_FUNCTIONS_PENDING:
+                    long.append(f"{where} ({_body_lines(node)} lines)")
+    assert long == [], "split these into steps:\n" + "\n".join(long)
+
+
+def test_no_two_public_functions_share_a_name():
+    # A CLI command is named after the API call it makes: that is one meaning, not two.
+    seen: dict[str, list[str]] = defaultdict(list)
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.parent.name == "cli":
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+                seen[node.name].append(_relative(path))
+    shared = {name: files for name, files in seen.items() if len(files) > 1}
+    assert shared == {}, f"one name, several meanings: {shared}"

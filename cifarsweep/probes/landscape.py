@@ -228,6 +228,18 @@ class LandscapeResult:
     run_label: str = ""  # the run, as figures title it
 
 
+def _fill_surface(spec, grid, measure, states, parameter_names, seed: int, device, output, progress) -> None:
+    """Compute the missing points of one surface, saving the grid after each (an interrupted call resumes)."""
+    measure.load(states[spec.center])
+    center, directions = center_and_directions(spec, states, parameter_names, seed, device)
+    fill(
+        grid,
+        partial(measure, center, directions, log_scaled=log_scaled_keys(spec, states)),
+        lambda g: output.save_arrays(f"{g.name}.npz", g.arrays()),
+        progress,
+    )
+
+
 def run_landscape(
     run: ProbeRun, options: LandscapeOptions = LandscapeOptions(), progress: PointProgress | None = None
 ) -> LandscapeResult:
@@ -259,18 +271,10 @@ def run_landscape(
     progress.start(total, done_before)
     try:
         for spec in specs:
-            grid = grids[spec.name]
-            if grid.complete:
-                continue
-            measure.load(states[spec.center])
-            center, directions = center_and_directions(spec, states, parameter_names, options.seed, device)
-            log_scaled = log_scaled_keys(spec, states)
-            fill(
-                grid,
-                partial(measure, center, directions, log_scaled=log_scaled),
-                lambda g: output.save_arrays(f"{g.name}.npz", g.arrays()),
-                progress,
-            )
+            if not grids[spec.name].complete:
+                _fill_surface(
+                    spec, grids[spec.name], measure, states, parameter_names, options.seed, device, output, progress
+                )
     finally:
         progress.finish()
     summary = {
@@ -284,9 +288,10 @@ def run_landscape(
         "line_points": options.line_points,
     }
     loss_at = write_landscape(grids, output, summary, options.surface_3d, run.label)
+    location = output.publish()
     return LandscapeResult(
         grids,
-        output.publish(),
+        location,
         list(output.written),
         str(device),
         precision.name,

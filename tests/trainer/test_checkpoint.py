@@ -25,7 +25,10 @@ def test_each_save_waits_for_the_previous_group(tmp_path):
     for epoch in range(1, 4):
         writer.save([({"epoch": epoch}, tmp_path / "best.pt"), ({"epoch": epoch}, tmp_path / "last.pt")])
     writer.close()
-    assert ckpt.load_checkpoint(tmp_path / "last.pt")["epoch"] == 3 and ckpt.load_checkpoint(tmp_path / "best.pt")["epoch"] == 3
+    assert (
+        ckpt.load_checkpoint(tmp_path / "last.pt")["epoch"] == 3
+        and ckpt.load_checkpoint(tmp_path / "best.pt")["epoch"] == 3
+    )
 
 
 @pytest.mark.parametrize("background", [True, False])
