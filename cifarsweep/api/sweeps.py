@@ -21,14 +21,18 @@ from cifarsweep.runs.figures import draw_deferred_figures, draw_deferred_figures
 from cifarsweep.sweep.spec import SweepSpec, load_spec, spec_from_dict
 
 if TYPE_CHECKING:
+    from cifarsweep.sweep.estimate import SweepEstimate
+    from cifarsweep.sweep.eta import SweepEta
     from cifarsweep.sweep.run import RunSummary
     from cifarsweep.sweep.study import Sweep
 
 __all__ = [
+    "SweepEstimate",
     "SweepPlan",
     "SweepStatus",
     "draw_deferred_figures",
     "draw_deferred_figures_behind",
+    "estimate",
     "join",
     "launch",
     "load",
@@ -90,6 +94,27 @@ def plan(
     return SweepPlan(resolved, plan_rows(resolved, cell_states(resolved, resolve_storage_url(storage))))
 
 
+def estimate(
+    spec: str | Path | Mapping[str, Any] | SweepSpec,
+    *,
+    workers: int = 1,
+    trials_per_gpu: int | None = None,
+    steps: int | None = None,
+    overrides: Overrides = None,
+) -> SweepEstimate:
+    """What the sweep will cost (``run --dry-run --estimate``): a few timed steps of each trial shape on
+    the device it will use, summed per trial, as wall time for ``workers`` and as device-hours, from no
+    trial pruned to the pruner's expected minimum. Writes nothing; reads no data set."""
+    from cifarsweep.sweep.estimate import DEFAULT_STEPS, estimate_sweep
+    from cifarsweep.sweep.launcher import visible_gpus
+
+    resolved = resolve_spec(spec, overrides)
+    gpus = visible_gpus()
+    if trials_per_gpu is not None:
+        workers = max(1, gpus) * trials_per_gpu
+    return estimate_sweep(resolved, workers=workers, gpus=gpus, steps=steps or DEFAULT_STEPS)
+
+
 def launch(
     spec: str | Path | Mapping[str, Any] | SweepSpec,
     *,
@@ -98,16 +123,21 @@ def launch(
     overrides: Overrides = None,
     tracking_uri: str | None = None,
     storage: str | None = None,
+    force: bool = False,
 ) -> RunSummary:
     """Create the sweep (or resume it) and run it to the end; returns what happened (``RunSummary``).
 
     ``workers > 1`` trains that many trials at once in worker processes;
     ``trials_per_gpu`` sets ``workers`` to that many per visible GPU (at least one
     set). ``workers=0`` only creates the sweep, for ``cifarsweep worker``s to join.
+    With ``sweep.budget: {hours: H}`` the sweep is estimated first and refused
+    (``UserError``, nothing written) past H wall hours unless ``force``.
     """
     from cifarsweep.sweep.run import resolve_locations, run_sweep
 
     resolved = resolve_spec(spec, overrides)
+    if resolved.sweep.budget is not None and not force:
+        _check_budget(resolved, workers, trials_per_gpu)
     if trials_per_gpu is not None:
         from cifarsweep.sweep.launcher import visible_gpus
 
@@ -118,6 +148,15 @@ def launch(
     if isinstance(spec, (str, Path)):  # the workers read the same file with the same overrides
         return run_sweep(resolved, locations, workers, _worker_command(str(spec), overrides, locations))
     return _run_pool(resolved, locations, workers)
+
+
+def _check_budget(spec: SweepSpec, workers: int, trials_per_gpu: int | None) -> None:
+    from cifarsweep.errors import UserError
+    from cifarsweep.sweep.estimate import budget_message
+
+    cost = estimate(spec, workers=max(1, workers), trials_per_gpu=trials_per_gpu)
+    if cost.over_budget:
+        raise UserError(budget_message(cost))
 
 
 def run(
@@ -220,14 +259,16 @@ class SweepStatus:
     sweep: Sweep
     repairs: list[str]
     rows: list[dict[str, Any]]
+    eta: SweepEta | None = None
 
 
 def status(sweep: str | None = None, *, tracking_uri: str | None = None, storage: str | None = None) -> SweepStatus:
     """The sweep's trials (state, params, objective, epochs, run id), after repairing what crashes left."""
+    from cifarsweep.sweep.eta import sweep_eta
     from cifarsweep.sweep.study import trial_summary
 
     opened, changes = repair(sweep, tracking_uri=tracking_uri, storage=storage)
-    return SweepStatus(opened, changes, trial_summary(opened))
+    return SweepStatus(opened, changes, trial_summary(opened), sweep_eta(opened))
 
 
 def load(sweep: str | None = None, *, tracking_uri: str | None = None, storage: str | None = None) -> Results:

@@ -38,16 +38,34 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the resolved trials and exit; write nothing.")
     ] = False,
+    estimate: Annotated[
+        bool,
+        typer.Option("--estimate", help="With --dry-run: time a few steps of each trial shape and print the cost."),
+    ] = False,
+    estimate_steps: Annotated[
+        int | None,
+        typer.Option("--estimate-steps", min=1, help="Timed steps per trial shape (after a warm-up; default 2)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Start even if the estimate exceeds sweep.budget.")] = False,
 ) -> None:
     """Create the sweep, or resume it if it exists, and run trials until every cell (or n_trials) is done."""
     from cifarsweep.api.sweeps import launch, plan, resolve_spec, summary_lines
     from cifarsweep.console import console, err_console
+    from cifarsweep.errors import UserError
 
     spec = resolve_spec(spec_path, set_ or [])
     for warning in spec.warnings():
         err_console.print(f"warning: {warning}")
+    if estimate and not dry_run:
+        raise UserError("--estimate: use it with --dry-run (cifarsweep run SPEC --dry-run --estimate)")
     if dry_run:
         _print_plan(plan(spec, storage=storage))
+        if estimate:
+            from cifarsweep.api.sweeps import estimate as estimate_cost
+            from cifarsweep.cli.estimate import print_estimate
+
+            cost = estimate_cost(spec, workers=workers, trials_per_gpu=trials_per_gpu, steps=estimate_steps)
+            print_estimate(cost)
         return
     summary = launch(
         spec_path,
@@ -56,6 +74,7 @@ def run(
         overrides=set_ or [],
         tracking_uri=tracking_uri,
         storage=storage,
+        force=force,
     )
     for line in summary_lines(summary):
         console.print(line)
@@ -131,6 +150,8 @@ def status(
     for line in current.repairs:
         console.print(f"repaired: {line}")
     console.print(status_table(current.sweep, current.rows))
+    if current.eta is not None:
+        console.print(current.eta.line())
 
 
 @app.command("reconcile")

@@ -97,6 +97,12 @@ def _kind(value: Any) -> str:
 SearchParam = RangeParam | ChoiceParam
 
 
+class Budget(_Strict):
+    """``sweep.budget: {hours: H}``: ``cifarsweep run`` refuses a sweep estimated over H wall hours (--force)."""
+
+    hours: Annotated[float, Field(strict=True, gt=0, description="wall hours the sweep may take")]
+
+
 class SweepSection(_Strict):
     kind: SweepKind = "grid"
     params: dict[str, list[GridValue] | RangeParam | ChoiceParam] = Field(default_factory=dict)
@@ -107,6 +113,7 @@ class SweepSection(_Strict):
     sampler: dict[str, Any] = Field(
         default_factory=dict, description="options of the kind's Optuna sampler (see sampler_options.py)"
     )
+    budget: Budget | None = Field(None, description="{hours: H}: refuse to start past H estimated wall hours")
     max_cells: int = Field(MAX_GRID_CELLS, ge=1, description="a grid with more cells than this is refused")
     max_retries: int = Field(2, ge=0, description="times a killed or lost trial is retried")
     heartbeat_interval: int = Field(10, gt=0, description="seconds between a running trial's heartbeats")
@@ -310,6 +317,8 @@ def _validate_model(model: type[BaseModel], values: Any, path: tuple, doc: YamlD
 def _known_keys(loc: tuple) -> tuple[str, ...]:
     sections: dict[str, type[BaseModel]] = {"sweep": SweepSection, "objective": Objective, "pruner": Pruner}
     model: type[BaseModel] | None = sections.get(loc[0]) if len(loc) > 1 else SweepSpec
+    if loc[:2] == ("sweep", "budget") and len(loc) > 2:
+        model = Budget
     return tuple((model or SweepSpec).model_fields)
 
 

@@ -1,0 +1,144 @@
+"""Timed steps of the real trainer for ``sweep.estimate``, each distinct shape once.
+
+Random inputs of the trial's shape (no data set is read); the first step(s) of each
+measurement warm up (allocations, kernel selection) and are not timed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from cifarsweep.config.training import TrainConfig
+from cifarsweep.data.loader import AugmentSettings, augment
+from cifarsweep.trainer.device import resolve_device, resolve_precision, synchronize
+from cifarsweep.trainer.evaluate import evaluate
+from cifarsweep.trainer.loop import TrainState, new_state, train_step
+from cifarsweep.trainer.optim import build_optimizer
+
+_MEAN = _STD = (0.5, 0.5, 0.5)
+_SCHEDULE_STEPS = 100_000  # the schedule's length: long enough never to run out while timing
+
+
+class StepTimer:
+    """Seconds per training step, augmentation, optimiser step and evaluation batch, cached by shape."""
+
+    def __init__(self, steps: int, warmup: int):
+        self.steps, self.warmup = steps, warmup
+        self._train: dict[tuple, tuple[float, tuple, TrainState]] = {}
+        self._optim: dict[tuple, float] = {}
+        self._augment: dict[tuple, float] = {}
+        self._eval: dict[tuple, float] = {}
+        self.devices: list[str] = []
+        self.notes: list[str] = []
+
+    @property
+    def shapes(self) -> int:
+        return len(self._train)
+
+    def _timed(self, step: Any, device: torch.device, count: int | None = None) -> float:
+        for _ in range(self.warmup):
+            step()
+        synchronize(device)
+        start = time.perf_counter()
+        timed = count or self.steps
+        for _ in range(timed):
+            step()
+        synchronize(device)
+        return (time.perf_counter() - start) / timed
+
+    def trial_costs(self, cfg: TrainConfig, size: Any) -> tuple[float, float, float, str]:
+        """(seconds per training step with its augmentation, one validation pass, the final evaluation, shape)."""
+        device = resolve_device(cfg.device)
+        if str(device) not in self.devices:
+            self.devices.append(str(device))
+        if cfg.compile and "torch.compile" not in " ".join(self.notes):
+            self.notes.append("torch.compile is not timed: the eager step is (compilation time not included)")
+        batch = min(cfg.batch_size, size.train)
+        step, state = self._train_step(cfg, size, batch, device)
+        per_step = max(step, 1e-6) + self._augment_step(cfg, size, batch, device)
+        eval_batch = max(1, min(cfg.eval_batch_size, size.val, size.train))
+        per_image = self._eval_batch(cfg, size, eval_batch, device, state) / eval_batch
+        shape = f"{cfg.model} w{cfg.width} bs{batch} {size.image_size}px amp={cfg.amp}"
+        return per_step, per_image * size.val, per_image * (size.val + size.train), shape
+
+    def _train_step(self, cfg: TrainConfig, size: Any, batch: int, device: torch.device) -> tuple[float, TrainState]:
+        key = _model_key(cfg, size, device) + (batch, cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0)
+        optim_key = _optim_key(cfg, size, device)
+        if key not in self._train:
+            precision = resolve_precision(cfg.amp, device)
+            state = new_state(cfg, size.classes, _SCHEDULE_STEPS, device, precision)
+            images = torch.randn(batch, 3, size.image_size, size.image_size, device=device)
+            if cfg.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            labels = torch.randint(0, size.classes, (batch,), device=device)
+            mixing = cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0
+            mix_rng = np.random.default_rng(0) if mixing else None
+
+            def step() -> None:
+                train_step(cfg, state, state.model, images, labels, precision, mix_rng)
+
+            seconds = self._timed(step, device)
+            self._train[key] = (seconds, optim_key, state)
+            self._optim.setdefault(optim_key, self._optimizer_step(cfg, state, device))
+        seconds, timed_with, state = self._train[key]
+        if optim_key != timed_with:  # the same model and batch with another optimiser or clipping
+            if optim_key not in self._optim:
+                self._optim[optim_key] = self._optimizer_step(cfg, state, device)
+            seconds += self._optim[optim_key] - self._optim[timed_with]
+        return seconds, state
+
+    def _optimizer_step(self, cfg: TrainConfig, state: TrainState, device: torch.device) -> float:
+        """Clipping and ``optimizer.step()`` on the gradients the last training step left."""
+        model = state.model
+        optimizer = build_optimizer(cfg, model.parameters())
+
+        def step() -> None:
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_value_(model.parameters(), cfg.grad_clip)
+            if cfg.grad_clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip_norm)
+            optimizer.step()
+
+        return self._timed(step, device)
+
+    def _augment_step(self, cfg: TrainConfig, size: Any, batch: int, device: torch.device) -> float:
+        settings = AugmentSettings.from_config(cfg)
+        key = (str(device), batch, size.image_size, settings, cfg.channels_last)
+        if key not in self._augment:
+            images = torch.randint(0, 256, (batch, 3, size.image_size, size.image_size), dtype=torch.uint8)
+            images = images.to(device)
+            generator = torch.Generator(device=device).manual_seed(0)
+
+            def step() -> None:
+                out = augment(images, settings, _MEAN, _STD, generator)
+                if cfg.channels_last:
+                    out.contiguous(memory_format=torch.channels_last)
+
+            self._augment[key] = self._timed(step, device)
+        return self._augment[key]
+
+    def _eval_batch(self, cfg: TrainConfig, size: Any, batch: int, device: torch.device, state: TrainState) -> float:
+        key = _model_key(cfg, size, device) + (batch,)
+        if key not in self._eval:
+            images = torch.randint(0, 256, (batch, 3, size.image_size, size.image_size), dtype=torch.uint8)
+            images, labels = images.to(device), torch.randint(0, size.classes, (batch,), device=device)
+            precision = resolve_precision(cfg.amp, device)
+
+            def step() -> None:
+                evaluate(state.model, images, labels, _MEAN, _STD, batch, precision, cfg.channels_last)
+
+            self._eval[key] = self._timed(step, device, count=max(1, self.steps // 2))
+        return self._eval[key]
+
+
+def _model_key(cfg: TrainConfig, size: Any, device: torch.device) -> tuple:
+    return (cfg.model, cfg.width, size.classes, size.image_size, cfg.amp, str(device), cfg.channels_last)
+
+
+def _optim_key(cfg: TrainConfig, size: Any, device: torch.device) -> tuple:
+    clip = (cfg.grad_clip is not None, cfg.grad_clip_norm is not None)
+    return (cfg.model, cfg.width, size.classes, str(device), cfg.optimizer, cfg.momentum > 0, cfg.nesterov) + clip
