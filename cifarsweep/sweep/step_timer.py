@@ -21,6 +21,11 @@ from cifarsweep.trainer.optim import build_optimizer
 
 _MEAN = _STD = (0.5, 0.5, 0.5)
 _SCHEDULE_STEPS = 100_000  # the schedule's length: long enough never to run out while timing
+# On a CPU a step's time is linear in the batch (compute-bound): two small probe batches give the fixed
+# part and the per-image part, and a batch of 400 costs no more to estimate than one of 128. On a GPU
+# the real batch is timed (a small one would not fill the device).
+CPU_PROBES = (16, 32)
+CPU_EVAL_PROBE = 64
 
 
 class StepTimer:
@@ -58,9 +63,17 @@ class StepTimer:
         if cfg.compile and "torch.compile" not in " ".join(self.notes):
             self.notes.append("torch.compile is not timed: the eager step is (compilation time not included)")
         batch = min(cfg.batch_size, size.train)
-        step, state = self._train_step(cfg, size, batch, device)
+        if device.type == "cpu" and batch > CPU_PROBES[1]:
+            (small, state), (large, _) = (self._train_step(cfg, size, probe, device) for probe in CPU_PROBES)
+            per_image = (large - small) / (CPU_PROBES[1] - CPU_PROBES[0])
+            fixed = small - per_image * CPU_PROBES[0]
+            step = fixed + per_image * batch if per_image > 0 and fixed >= 0 else large * batch / CPU_PROBES[1]
+        else:
+            step, state = self._train_step(cfg, size, batch, device)
         per_step = max(step, 1e-6) + self._augment_step(cfg, size, batch, device)
         eval_batch = max(1, min(cfg.eval_batch_size, size.val, size.train))
+        if device.type == "cpu":
+            eval_batch = min(eval_batch, CPU_EVAL_PROBE)
         per_image = self._eval_batch(cfg, size, eval_batch, device, state) / eval_batch
         shape = f"{cfg.model} w{cfg.width} bs{batch} {size.image_size}px amp={cfg.amp}"
         return per_step, per_image * size.val, per_image * (size.val + size.train), shape
