@@ -104,3 +104,14 @@ def test_trial_overhead_benchmark_prints_both_fixed_costs_and_the_breakdown(caps
     assert {"train", "evaluate", "MLflow calls", "Optuna calls", "figures", "checkpoints", "reconcile"} <= parts
     out = capsys.readouterr().out
     assert "fixed cost per trial (s)" in out and "x plain loop" in out and "Where a trial's time goes" in out
+
+
+@pytest.mark.slow  # three one-trial sweeps through the CLI
+def test_estimate_benchmark_compares_the_estimate_with_the_measured_sweep(capsys):
+    from benchmarks import estimate
+
+    rows = estimate.main(["--tiny", "--steps", "1"])
+    assert [row["trials"] for row in rows] == [1, 1, 1]
+    assert all(row["estimate_s"] > 0 and row["measured_s"] > 0 for row in rows)
+    out = capsys.readouterr().out
+    assert "| grid | trials | estimate (s) | measured wall (s) |" in out and "target" in out
