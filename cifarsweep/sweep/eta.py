@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cifarsweep.sweep.study import Sweep, counts_as_done, remaining
 from optuna.trial import TrialState
+
+from cifarsweep.sweep.study import Sweep, counts_as_done, remaining
 
 
 @dataclass(frozen=True)
