@@ -37,6 +37,8 @@ class StepTimer:
         self._optim: dict[tuple, float] = {}
         self._augment: dict[tuple, float] = {}
         self._eval: dict[tuple, float] = {}
+        self._states: dict[tuple, TrainState] = {}
+        self._state_cfg: dict[tuple, TrainConfig] = {}  # the config whose optimiser and clipping each state has
         self.devices: list[str] = []
         self.notes: list[str] = []
 
@@ -83,7 +85,7 @@ class StepTimer:
         optim_key = _optim_key(cfg, size, device)
         if key not in self._train:
             precision = resolve_precision(cfg.amp, device)
-            state = new_state(cfg, size.classes, _SCHEDULE_STEPS, device, precision)
+            state = self._state(cfg, size, device, precision)
             images = torch.randn(batch, 3, size.image_size, size.image_size, device=device)
             if cfg.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
@@ -91,23 +93,38 @@ class StepTimer:
             mixing = cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0
             mix_rng = np.random.default_rng(0) if mixing else None
 
+            first = self._state_cfg[_model_key(cfg, size, device)]
+            mixed = first.model_copy(update={"mixup_alpha": cfg.mixup_alpha, "cutmix_alpha": cfg.cutmix_alpha})
+
             def step() -> None:
-                train_step(cfg, state, state.model, images, labels, precision, mix_rng)
+                train_step(mixed, state, state.model, images, labels, precision, mix_rng)
 
             seconds = self._timed(step, device)
-            self._train[key] = (seconds, optim_key, state)
-            self._optim.setdefault(optim_key, self._optimizer_step(cfg, state, device))
+            timed_with = _optim_key(first, size, device)
+            self._train[key] = (seconds, timed_with, state)
+            if timed_with not in self._optim:
+                self._optim[timed_with] = self._optimizer_step(state.optimizer, first, state, device)
         seconds, timed_with, state = self._train[key]
         if optim_key != timed_with:  # the same model and batch with another optimiser or clipping
             if optim_key not in self._optim:
-                self._optim[optim_key] = self._optimizer_step(cfg, state, device)
+                self._optim[optim_key] = self._optimizer_step(None, cfg, state, device)
             seconds += self._optim[optim_key] - self._optim[timed_with]
         return seconds, state
 
-    def _optimizer_step(self, cfg: TrainConfig, state: TrainState, device: torch.device) -> float:
-        """Clipping and ``optimizer.step()`` on the gradients the last training step left."""
+    def _state(self, cfg: TrainConfig, size: Any, device: torch.device, precision: Any) -> TrainState:
+        """One model per model shape (building a width-64 ResNet-34 takes a while), its optimiser the first cfg's."""
+        key = _model_key(cfg, size, device)
+        if key not in self._states:
+            self._states[key] = new_state(cfg, size.classes, _SCHEDULE_STEPS, device, precision)
+            self._state_cfg[key] = cfg
+        return self._states[key]
+
+    def _optimizer_step(
+        self, optimizer: torch.optim.Optimizer | None, cfg: TrainConfig, state: TrainState, device: torch.device
+    ) -> float:
+        """Clipping and ``optimizer.step()`` (the state's own, or ``cfg``'s) on the gradients the last step left."""
         model = state.model
-        optimizer = build_optimizer(cfg, model.parameters())
+        optimizer = optimizer or build_optimizer(cfg, model.parameters())
 
         def step() -> None:
             if cfg.grad_clip is not None:
