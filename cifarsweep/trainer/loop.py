@@ -45,7 +45,7 @@ from cifarsweep.trainer.device import (
     seed_everything,
     synchronize,
 )
-from cifarsweep.trainer.evaluate import Evaluation, class_report, evaluate
+from cifarsweep.trainer.evaluate import Evaluation, class_report, evaluate, final_predictions
 from cifarsweep.trainer.results import EpochCallback, EpochReport, Progress, TrainResult
 
 PROGRESS_INTERVAL_S = 0.5
@@ -248,6 +248,7 @@ def train(
         seconds=time.perf_counter() - started,
         start_epoch=start_epoch,
         checkpoint_dir=checkpoint_dir,
+        predictions=final_predictions(data, final),
     )
 
 

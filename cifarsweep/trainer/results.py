@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from cifarsweep.trainer.predictions import Predictions
 
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "epoch_seconds")
 FINAL_METRICS = ("best_val_acc", "val_f1_macro", "clean_train_acc", "gen_gap")
@@ -60,6 +63,8 @@ class TrainResult:
     start_epoch: int = 1
     checkpoint_dir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The final validation pass, example by example (``predictions.npz`` in a tracked run).
+    predictions: Predictions | None = None
     # Where the training was recorded, when it was (``cifarsweep.train``); the trainer itself leaves them unset.
     run_id: str | None = None
     tracking_uri: str | None = None
