@@ -25,6 +25,7 @@ CONFIDENCE = 0.95
 BOOTSTRAP_DRAWS = 10_000
 POWER = 0.8
 MAX_SEEDS = 10_000  # seeds_needed gives up above this (an effect too small to matter)
+Values = Sequence[float] | np.ndarray
 BOOTSTRAP = "bootstrap95"
 RANGE = "range"
 NONE = "none"
@@ -35,9 +36,7 @@ INTERVAL_WORDS = {
 }
 
 
-def bootstrap_interval(
-    values: Sequence[float], draws: int = BOOTSTRAP_DRAWS, seed: int = 0
-) -> tuple[float, float, str]:
+def bootstrap_interval(values: Values, draws: int = BOOTSTRAP_DRAWS, seed: int = 0) -> tuple[float, float, str]:
     """(low, high, kind) of the mean of ``values`` over seeds; NaN bounds for n < 2 (kind ``none``)."""
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
@@ -52,7 +51,7 @@ def bootstrap_interval(
     return float(low), float(high), BOOTSTRAP
 
 
-def p_improve(candidate: Sequence[float], reference: Sequence[float], direction: str = "maximize") -> float:
+def p_improve(candidate: Values, reference: Values, direction: str = "maximize") -> float:
     """P(a run of ``candidate`` beats a run of ``reference``) over all seed pairings; ties count half."""
     a = np.asarray(candidate, dtype=float)
     b = np.asarray(reference, dtype=float)
@@ -84,7 +83,7 @@ def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
     return float(binomtest(min(b, c), b + c, 0.5).pvalue)
 
 
-def holm(p_values: Sequence[float]) -> np.ndarray:
+def holm(p_values: Values) -> np.ndarray:
     """Holm's step-down adjusted p-values (NaN stays NaN): reject where adjusted < alpha."""
     p = np.asarray(p_values, dtype=float)
     out = np.full(p.shape, np.nan)
@@ -126,7 +125,7 @@ def seeds_needed(difference: float, spread: float, alpha: float = 0.05, power: f
     return n
 
 
-def pooled_std(a: Sequence[float], b: Sequence[float]) -> float:
+def pooled_std(a: Values, b: Values) -> float:
     """The pooled standard deviation of two samples (NaN below two values in all)."""
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     dof = len(x) + len(y) - 2
@@ -136,7 +135,7 @@ def pooled_std(a: Sequence[float], b: Sequence[float]) -> float:
     return float(np.sqrt(ss / dof))
 
 
-def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
+def welch_p(a: Values, b: Values) -> float:
     """Two-sided Welch t-test p-value over seeds (NaN with fewer than two values a side or no spread)."""
     from scipy.stats import ttest_ind
 

@@ -69,7 +69,7 @@ def variance_split(runs: pd.DataFrame, params: Sequence[str], value: str = "valu
 def sentence(split: pd.DataFrame, objective_words: str) -> str:
     """'batch_size explains 41%, seeds 22%, ... of the variance of <objective>.'"""
     order = split.sort_values("share", ascending=False)
-    parts = []
+    parts: list[str] = []
     for row in order.itertuples():
         name = "seeds" if row.kind == "seed" else str(row.source)
         verb = " explains" if not parts else ""
