@@ -89,7 +89,7 @@ def write_report_page(options: ReportOptions, importances: ImportanceSource | No
     _write_figures(plan.figures, out)
     data.trials.to_csv(out / "trials.csv", index=False)
     seeds_html = ""
-    if plan.seeds is not None:
+    if plan.seeds is not None and not options.selects_plots:
         plan.seeds.configs.to_csv(out / seed_report.CONFIGS_CSV, index=False)
         seeds_html = seed_report.html_section(plan.seeds)
     last = last_values(data.metrics, plan.metric)
