@@ -76,10 +76,17 @@ def _print_plan(spec, storage: str | None = None) -> None:
 
     rows = plan_rows(spec, cell_states(spec, resolve_storage_url(storage)))
     if spec.is_grid:
-        counts = {state: sum(1 for row in rows if row[-1] == state) for state in ("done", "pending", "new")}
+        counts = {
+            state: sum(1 for row in rows if row[-1] == state) for state in ("done", "pending", "new", "if needed")
+        }
+        counts = {state: count for state, count in counts.items() if count or state != "if needed"}
         shown = ", ".join(f"{count} {state}" for state, count in counts.items())
         table = Table(
-            "#", "cell", "trial", "state", title=f"sweep {spec.name}: {len(rows)} trials (grid x seeds): {shown}"
+            "#",
+            "cell",
+            "trial",
+            "state",
+            title=f"sweep {spec.name}: {'up to ' if spec.adaptive_seeds else ''}{len(rows)} trials (grid x seeds): {shown}",
         )
     else:
         table = Table(
@@ -90,6 +97,10 @@ def _print_plan(spec, storage: str | None = None) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    if spec.adaptive_seeds is not None:
+        from cifarsweep.sweep.adaptive import plan_words
+
+        console.print(plan_words(spec))
     console.print(f"objective: {spec.objective.resolved_direction} {spec.objective.metric}; pruner: {spec.pruner.kind}")
     console.print("dry run: nothing was written")
 
@@ -164,6 +175,10 @@ def status(
     for line in changes:
         console.print(f"repaired: {line}")
     console.print(status_table(sweep, trial_summary(sweep)))
+    if sweep.spec.adaptive_seeds is not None:
+        from cifarsweep.sweep.adaptive import status_words
+
+        console.print(status_words(sweep.spec, sweep.study.get_trials(deepcopy=False)))
 
 
 @app.command("reconcile")
