@@ -245,7 +245,7 @@ def _seed_analysis(data: SweepFrames, plan: Plan, alpha: float) -> seed_report.S
     if plan.metric in PAIRED_METRICS:
         done = frames.finished(data.trials, plan.metric)
         predictions = read_predictions(zip(done["run_id"], done["artifact_uri"]), data.tracking_uri)
-    return seed_report.analyse(data.trials, plan, data.sweep.is_optuna_search, predictions, alpha)
+    return seed_report.analyse(data.trials, plan, data.sweep.is_optuna_search, predictions, alpha, data.sweep.spec)
 
 
 def _agg_words(agg: str, others: list[str], what: str) -> str:

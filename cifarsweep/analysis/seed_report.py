@@ -40,13 +40,16 @@ class SeedAnalysis:
     variance: pd.DataFrame | None = None
     answer: str = ""  # the one-sentence answer to "what matters", or why there is none
     power: str = ""  # how many seeds would separate the best two
+    saved: str = ""  # adaptive seeds: the trials run against the full grid of max seeds
     notes: list[str] = field(default_factory=list)
 
 
-def analyse(trials: pd.DataFrame, plan: Plan, search: bool, predictions: dict, alpha: float) -> SeedAnalysis:
-    """The seed statistics of the finished runs for ``plan.metric``."""
+def analyse(
+    trials: pd.DataFrame, plan: Plan, search: bool, predictions: dict, alpha: float, spec: dict | None = None
+) -> SeedAnalysis:
+    """The seed statistics of the finished runs for ``plan.metric`` (``spec``: the sweep's, as stored)."""
     table = configs_table(trials, plan.metric, plan.direction, plan.swept, predictions, alpha)
-    result = SeedAnalysis(table, alpha, plan.metric)
+    result = SeedAnalysis(table, alpha, plan.metric, saved=saved_words(spec or {}, len(trials)))
     label = frames.metric_label(plan.metric).split(" (")[0]
     if search:
         result.answer = SEARCH_NOTE
@@ -74,6 +77,25 @@ def analyse(trials: pd.DataFrame, plan: Plan, search: bool, predictions: dict, a
             "configurations' group mark is by interval overlap."
         )
     return result
+
+
+def saved_words(spec: dict, trials: int) -> str:
+    """'Adaptive seeds ran 12 of the 16 trials of the full grid (2 to 4 seeds per cell): 4 saved (25%).'"""
+    sweep = spec.get("sweep") or {}
+    seeds = sweep.get("seeds") if isinstance(sweep, dict) else None
+    if not isinstance(seeds, dict) or "max" not in seeds:
+        return ""
+    cells = 1
+    for values in (sweep.get("params") or {}).values():
+        cells *= len(values) if isinstance(values, list) else 1
+    cells *= len(sweep.get("variants") or {}) or 1
+    full = cells * int(seeds["max"])
+    saved = max(0, full - trials)
+    return (
+        f"Adaptive seeds ran {trials} of the {full} trials of the full grid ({seeds.get('min')} to {seeds['max']} "
+        f"seeds per cell, more only where a cell's interval overlapped the best's): {saved} saved "
+        f"({100 * saved / full:.0f}%)."
+    )
 
 
 def _power_words(table: pd.DataFrame, trials: pd.DataFrame, plan: Plan, alpha: float) -> str:
@@ -183,6 +205,8 @@ def html_section(analysis: SeedAnalysis) -> str:
     ]
     if analysis.power:
         parts.append(f"<p>{escape(analysis.power)}</p>")
+    if analysis.saved:
+        parts.append(f"<p>{escape(analysis.saved)}</p>")
     parts += [f'<p class="note">{escape(note)}</p>' for note in analysis.notes]
     parts.append(
         f"<h2>Configurations</h2><p>{in_group} of {len(table)} configurations cannot be told from the best "

@@ -80,3 +80,14 @@ def test_best_two_says_how_many_seeds_would_separate_them():
     assert power is not None and power["best"] == {"lr": "0.1"} and power["second"] == {"lr": "0.05"}
     assert power["difference"] == pytest.approx(1.0)  # 180 vs 178 of 200 right: one point
     assert power["seeds_needed"] == seed_stats.seeds_needed(power["difference"], power["spread"])
+
+
+def test_saved_words_count_the_trials_against_the_full_grid():
+    from cifarsweep.analysis.seed_report import saved_words
+
+    spec = {"sweep": {"kind": "grid", "params": {"lr": [0.1, 0.01], "wd": [0, 1]}, "seeds": {"min": 2, "max": 4}}}
+    assert saved_words(spec, 12) == (
+        "Adaptive seeds ran 12 of the 16 trials of the full grid (2 to 4 seeds per cell, more only where a "
+        "cell's interval overlapped the best's): 4 saved (25%)."
+    )
+    assert saved_words({"sweep": {"seeds": [0, 1]}}, 4) == ""
