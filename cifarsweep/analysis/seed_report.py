@@ -103,6 +103,7 @@ def _power_words(table: pd.DataFrame, trials: pd.DataFrame, plan: Plan, alpha: f
     if found is None:
         return ""
     unit = frames.metric_unit(plan.metric)[1]
+    unit = "points" if unit == "%" else unit  # a difference of percentages is in percentage points
     places = frames.decimals(plan.metric)
 
     def name(config: dict) -> str:

@@ -72,6 +72,6 @@ def sentence(split: pd.DataFrame, objective_words: str) -> str:
     parts: list[str] = []
     for row in order.itertuples():
         name = "seeds" if row.kind == "seed" else str(row.source)
-        verb = " explains" if not parts else ""
+        verb = "" if parts else " explain" if row.kind == "seed" else " explains"
         parts.append(f"{name}{verb} {100 * row.share:.0f}%")
     return f"Of the variance of {objective_words} over the finished runs, {', '.join(parts)}."
