@@ -91,3 +91,22 @@ def test_saved_words_count_the_trials_against_the_full_grid():
         "cell's interval overlapped the best's): 4 saved (25%)."
     )
     assert saved_words({"sweep": {"seeds": [0, 1]}}, 4) == ""
+
+
+def test_the_heatmap_outlines_the_configurations_of_the_group():
+    from cifarsweep.analysis.seed_report import group_cells
+
+    configs = pd.DataFrame(
+        {
+            "lr": ["0.1", "0.1", "0.01", "0.01"],
+            "wd": ["0", "1", "0", "1"],
+            "mean": [90.0, 80.0, 85.0, 50.0],
+            "group": [True, False, True, False],
+        }
+    )
+    cells = pd.DataFrame({"lr": ["0.1", "0.01"]})  # a heatmap over lr alone: each cell the best of its wd
+    assert group_cells(cells, configs, ["lr"], "max", "maximize").tolist() == [True, True]
+    both = pd.DataFrame({"lr": ["0.1", "0.1", "0.01", "0.01"], "wd": ["0", "1", "0", "1"]})
+    assert group_cells(both, configs, ["lr", "wd"], "max", "maximize").tolist() == [True, False, True, False]
+    # Held at the lowest mean instead, neither cell shows a configuration of the group: no outline to draw.
+    assert group_cells(cells, configs, ["lr"], "max", "minimize") is None
