@@ -18,7 +18,7 @@ def test_round_trip_keeps_values_in_compact_types(tmp_path):
     assert back.top5.dtype == bool
     for name in ("index", "label", "predicted", "top5"):
         np.testing.assert_array_equal(getattr(back, name), getattr(predictions, name))
-    # CIFAR-100's 10,000 validation images: well under 64 KB (60,000 bytes of arrays before compression).
+    # CIFAR-100's 10,000 validation images: well under 64 KB (50,000 bytes of arrays before compression).
     assert path.stat().st_size < 64_000
 
 
