@@ -83,9 +83,8 @@ def heatmap(table: pd.DataFrame, x: str, y: str, facet: str | None = None, title
         grid = grid.reindex(index=ys, columns=xs)
         text = part.pivot_table(index=y, columns=x, values="annotation", observed=False, dropna=False, aggfunc="first")
         text = text.reindex(index=ys, columns=xs).fillna("")
-        near = part.pivot_table(
-            index=y, columns=x, values="overlaps_best", observed=False, dropna=False, aggfunc="first"
-        )
+        outline = "in_group" if "in_group" in part else "overlaps_best"  # the report's group, when it has one
+        near = part.pivot_table(index=y, columns=x, values=outline, observed=False, dropna=False, aggfunc="first")
         near = near.reindex(index=ys, columns=xs).fillna(False).astype(bool)
         sns.heatmap(
             grid,

@@ -72,11 +72,16 @@ class SweepPlan:
 
     spec: SweepSpec
     rows: list[tuple[str, ...]]
+    notes: list[str]  # lines below the table (adaptive seeds: how the later seeds are decided)
 
     @property
     def counts(self) -> dict[str, int]:
-        """Grid trials by state: done, pending (queued, running, interrupted), new."""
-        return {state: sum(1 for row in self.rows if row[-1] == state) for state in ("done", "pending", "new")}
+        """Grid trials by state: done, pending (queued, running, interrupted), new, and (adaptive seeds)
+        "if needed": the seeds that run only where a cell's interval still overlaps the best's."""
+        counts = {
+            state: sum(1 for row in self.rows if row[-1] == state) for state in ("done", "pending", "new", "if needed")
+        }
+        return {state: count for state, count in counts.items() if count or state != "if needed"}
 
 
 def plan(
@@ -87,7 +92,12 @@ def plan(
     from cifarsweep.sweep.run import cell_states, plan_rows
 
     resolved = resolve_spec(spec, overrides)
-    return SweepPlan(resolved, plan_rows(resolved, cell_states(resolved, resolve_storage_url(storage))))
+    notes = []
+    if resolved.adaptive_seeds is not None:
+        from cifarsweep.sweep.adaptive import plan_words
+
+        notes.append(plan_words(resolved))
+    return SweepPlan(resolved, plan_rows(resolved, cell_states(resolved, resolve_storage_url(storage))), notes)
 
 
 def launch(
@@ -220,6 +230,7 @@ class SweepStatus:
     sweep: Sweep
     repairs: list[str]
     rows: list[dict[str, Any]]
+    notes: list[str]  # lines below the table (adaptive seeds: how many trials are queued so far)
 
 
 def status(sweep: str | None = None, *, tracking_uri: str | None = None, storage: str | None = None) -> SweepStatus:
@@ -227,7 +238,12 @@ def status(sweep: str | None = None, *, tracking_uri: str | None = None, storage
     from cifarsweep.sweep.study import trial_summary
 
     opened, changes = repair(sweep, tracking_uri=tracking_uri, storage=storage)
-    return SweepStatus(opened, changes, trial_summary(opened))
+    notes = []
+    if opened.spec.adaptive_seeds is not None:
+        from cifarsweep.sweep.adaptive import status_words
+
+        notes.append(status_words(opened.spec, opened.study.get_trials(deepcopy=False)))
+    return SweepStatus(opened, changes, trial_summary(opened), notes)
 
 
 def load(sweep: str | None = None, *, tracking_uri: str | None = None, storage: str | None = None) -> Results:

@@ -70,7 +70,11 @@ def _print_plan(sweep_plan) -> None:
     if spec.is_grid:
         shown = ", ".join(f"{count} {state}" for state, count in sweep_plan.counts.items())
         table = Table(
-            "#", "cell", "trial", "state", title=f"sweep {spec.name}: {len(rows)} trials (grid x seeds): {shown}"
+            "#",
+            "cell",
+            "trial",
+            "state",
+            title=f"sweep {spec.name}: {'up to ' if spec.adaptive_seeds else ''}{len(rows)} trials (grid x seeds): {shown}",
         )
     else:
         table = Table(
@@ -81,6 +85,8 @@ def _print_plan(sweep_plan) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    for line in sweep_plan.notes:
+        console.print(line)
     console.print(f"objective: {spec.objective.resolved_direction} {spec.objective.metric}; pruner: {spec.pruner.kind}")
     console.print("dry run: nothing was written")
 
@@ -131,6 +137,8 @@ def status(
     for line in current.repairs:
         console.print(f"repaired: {line}")
     console.print(status_table(current.sweep, current.rows))
+    for line in current.notes:
+        console.print(line)
 
 
 @app.command("reconcile")

@@ -12,6 +12,7 @@ from cifarsweep.errors import UserError
 from cifarsweep.pauses import pause_point
 from cifarsweep.stores.optuna_storage import resolve_storage_url, storage_exists
 from cifarsweep.stores.retry import with_retries
+from cifarsweep.sweep.adaptive import first_round
 from cifarsweep.sweep.attrs import (
     ATTR_SPEC,
     TRIAL_CELL,
@@ -64,9 +65,11 @@ def plan_rows(spec: SweepSpec, states: dict[str, str] | None = None) -> list[tup
     or one per searched parameter."""
     if spec.is_grid:
         rows: list[tuple[str, ...]] = []
+        sure = {cell.key for cell in first_round(spec)}  # adaptive seeds: the rest run only if needed
         for index, cell in enumerate(grid_cells(spec)):
             trial_config(spec, cell)  # every cell must make a valid config
-            rows.append((str(index), cell.key, cell.label, (states or {}).get(cell.key, "new")))
+            fresh = "new" if cell.key in sure else "if needed"
+            rows.append((str(index), cell.key, cell.label, (states or {}).get(cell.key, fresh)))
         return rows
     return [(name, text) for name, text in describe_space(spec)]
 

@@ -95,13 +95,22 @@ def _kind(value: Any) -> str:
 
 
 SearchParam = RangeParam | ChoiceParam
+MAX_ADAPTIVE_SEEDS = 1000
+
+
+class AdaptiveSeeds(_Strict):
+    """``sweep.seeds: {min: M, max: N}``: seeds 0 .. N-1; every cell runs the first M, then more
+    only where its interval still overlaps the best cell's (``sweep/adaptive.py``)."""
+
+    min: int = Field(strict=True, ge=1, le=MAX_ADAPTIVE_SEEDS)
+    max: int = Field(strict=True, ge=1, le=MAX_ADAPTIVE_SEEDS)
 
 
 class SweepSection(_Strict):
     kind: SweepKind = "grid"
     params: dict[str, list[GridValue] | RangeParam | ChoiceParam] = Field(default_factory=dict)
     variants: dict[str, dict[str, Any]] | None = None
-    seeds: list[Seed] | None = None
+    seeds: list[Seed] | AdaptiveSeeds | None = None
     n_trials: int | None = Field(None, gt=0)
     seed: Seed | None = None
     sampler: dict[str, Any] = Field(
@@ -118,6 +127,26 @@ class SweepSection(_Strict):
         "them during the sweep unless that would cost more than a tenth of the trial on a machine with no "
         "idle core, and leaves those to `cifarsweep report` / `cifarsweep ui`",
     )
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seeds_shape(cls, value: Any) -> Any:
+        """A list keeps its meaning; a mapping is adaptive seeds, checked here so its errors name min or max."""
+        if not isinstance(value, dict):
+            if value is not None and not isinstance(value, list):
+                raise ValueError(f"expected a list of seeds or {{min: M, max: N}} (got {value!r})")
+            return value
+        unknown = sorted(str(key) for key in value if key not in ("min", "max"))
+        if unknown:
+            raise ValueError(f"unknown key {unknown[0]!r}: adaptive seeds take min and max")
+        missing = [key for key in ("min", "max") if key not in value]
+        if missing:
+            raise ValueError(f"adaptive seeds need min and max (missing {', '.join(missing)})")
+        for key in ("min", "max"):
+            number = value[key]
+            if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= MAX_ADAPTIVE_SEEDS:
+                raise ValueError(f"{key}: expected a whole number from 1 to {MAX_ADAPTIVE_SEEDS} (got {number!r})")
+        return AdaptiveSeeds(**value)
 
     @field_validator("trial_figures", mode="before")
     @classmethod
@@ -182,7 +211,14 @@ class SweepSpec(_Strict):
 
     @property
     def seeds(self) -> list[int]:
+        """Every seed a cell may run (with adaptive seeds: up to ``max``, the first ``min`` for sure)."""
+        if isinstance(self.sweep.seeds, AdaptiveSeeds):
+            return list(range(self.sweep.seeds.max))
         return list(self.sweep.seeds) if self.sweep.seeds else [self.base.seed]
+
+    @property
+    def adaptive_seeds(self) -> AdaptiveSeeds | None:
+        return self.sweep.seeds if isinstance(self.sweep.seeds, AdaptiveSeeds) else None
 
     def warnings(self) -> list[str]:
         """Valid but probably unintended settings, to print before a sweep runs."""
@@ -347,7 +383,7 @@ def _check_consistency(spec: SweepSpec, doc: YamlDocument) -> None:
             raise _fail(doc, ("sweep", "params"), f"kind {sweep.kind} needs at least one parameter range")
         if sweep.variants:
             raise _fail(doc, ("sweep", "variants"), "variants are for kind: grid")
-        if sweep.seeds and len(sweep.seeds) > 1:
+        if isinstance(sweep.seeds, list) and len(sweep.seeds) > 1:
             raise _fail(doc, ("sweep", "seeds"), f"kind {sweep.kind} takes one seed; repeat seeds with kind: grid")
         if sweep.kind == "cmaes" and any(isinstance(p, ChoiceParam) for p in sweep.params.values()):
             raise _fail(doc, ("sweep", "kind"), "cmaes searches numeric ranges only; use tpe for choices")
@@ -355,7 +391,12 @@ def _check_consistency(spec: SweepSpec, doc: YamlDocument) -> None:
         problem = check_option(sweep.kind, str(name), value)
         if problem:
             raise _fail(doc, ("sweep", "sampler", name), problem)
-    if sweep.seeds is not None:
+    if isinstance(sweep.seeds, AdaptiveSeeds):
+        if not spec.is_grid:
+            raise _fail(doc, ("sweep", "seeds"), f"seeds: {{min, max}} is for kind: grid, not {sweep.kind}")
+        if sweep.seeds.min > sweep.seeds.max:
+            raise _fail(doc, ("sweep", "seeds", "min"), f"min ({sweep.seeds.min}) is above max ({sweep.seeds.max})")
+    elif sweep.seeds is not None:
         if not sweep.seeds:
             raise _fail(doc, ("sweep", "seeds"), "empty list of seeds")
         if len(set(sweep.seeds)) != len(sweep.seeds):

@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 
 from cifarsweep.errors import UserError
 from cifarsweep.stores.optuna_storage import open_storage
+from cifarsweep.sweep.adaptive import first_round, next_round
 from cifarsweep.sweep.attrs import (
     ATTR_COORDINATOR,
     ATTR_IDENTITY,
@@ -215,11 +216,21 @@ def enqueue_missing_cells(sweep: Sweep) -> int:
         return 0
     known = {trial_cell(t) for t in sweep.study.get_trials(deepcopy=False)}
     added = 0
-    for cell in grid_cells(sweep.spec):
+    for cell in first_round(sweep.spec):  # every cell, or with adaptive seeds the first round
         if cell.key not in known:
             sweep.study.enqueue_trial({}, user_attrs={**cell.to_attrs(), TRIAL_ATTEMPT: 0})
             added += 1
     return added
+
+
+def enqueue_next_round(sweep: Sweep) -> int:
+    """Adaptive seeds: queue the next round's cells once the current round is over (see ``adaptive``)."""
+    if sweep.spec.adaptive_seeds is None:
+        return 0
+    cells = next_round(sweep.spec, sweep.study.get_trials(deepcopy=False))
+    for cell in cells:
+        sweep.study.enqueue_trial({}, user_attrs={**cell.to_attrs(), "attempt": 0})
+    return len(cells)
 
 
 def stored_cells(sweep: Sweep) -> set[str]:
@@ -247,6 +258,8 @@ def counts_as_done(trial: optuna.trial.FrozenTrial) -> bool:
 
 def total_trials(sweep: Sweep) -> int:
     """How many trials the sweep runs to completion."""
+    if sweep.spec.adaptive_seeds is not None:  # the trials queued so far (each round adds some), at most the grid
+        return len(stored_cells(sweep))
     if sweep.spec.is_grid:
         return len({cell.key for cell in grid_cells(sweep.spec)} | stored_cells(sweep))
     return sweep.spec.sweep.n_trials or 0
@@ -292,6 +305,8 @@ def claim_trial(sweep: Sweep) -> optuna.Trial | None:
     """The next trial for this worker, or None when nothing is left to start."""
     while True:
         trial = _claim_waiting(sweep)
+        if trial is None and enqueue_next_round(sweep):
+            continue  # adaptive seeds: the round was over; claim from the next one
         if trial is None and not sweep.spec.is_grid and counted_trials(sweep) < total_trials(sweep):
             trial = sweep.study.ask()
             if counted_trials(sweep) > total_trials(sweep):  # another worker asked at the same moment
@@ -343,6 +358,8 @@ def remaining(sweep: Sweep) -> tuple[int, int]:
             running += 1
     if not sweep.spec.is_grid:
         waiting += max(0, total_trials(sweep) - counted_trials(sweep))
+    elif waiting == 0 and running == 0 and sweep.spec.adaptive_seeds is not None:
+        waiting = len(next_round(sweep.spec, sweep.study.get_trials(deepcopy=False)))  # the round to come
     return waiting, running
 
 

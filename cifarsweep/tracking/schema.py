@@ -108,6 +108,7 @@ REPORT_TEXT_ARTIFACT = "classification_report.txt"
 REPORT_JSON_ARTIFACT = "classification_report.json"
 HISTORY_ARTIFACT = "history.csv"
 CONFUSION_ARTIFACT = "confusion_matrix.csv"
+PREDICTIONS_ARTIFACT = "predictions.npz"  # final validation predictions per example (trainer/predictions.py)
 MOST_CONFUSED_ARTIFACT = "most_confused.csv"
 LEARNING_CURVES_FIGURE = "learning_curves.png"
 CONFUSION_FIGURE = "confusion_matrix.png"
