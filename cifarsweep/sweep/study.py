@@ -24,6 +24,7 @@ from cifarsweep.errors import UserError
 from cifarsweep.space import Cell, grid_cells, suggest_params
 from cifarsweep.spec import SweepSpec
 from cifarsweep.stores.optuna_storage import open_storage
+from cifarsweep.sweep.fixed_trials import enqueue_fixed, grid_distributions, retry_params
 from cifarsweep.tracking.store import client as mlflow_client
 from cifarsweep.tracking.store import get_or_create_experiment, mask_password
 
@@ -206,9 +207,10 @@ def enqueue_missing_cells(sweep: Sweep) -> int:
         return 0
     known = {trial_cell(t) for t in sweep.study.get_trials(deepcopy=False)}
     added = 0
+    distributions = grid_distributions(sweep.spec)  # the cells' values are Optuna params (fixed_trials)
     for cell in grid_cells(sweep.spec):
         if cell.key not in known:
-            sweep.study.enqueue_trial({}, user_attrs={**cell.to_attrs(), "attempt": 0})
+            enqueue_fixed(sweep.study, cell.params, distributions, {**cell.to_attrs(), "attempt": 0})
             added += 1
     return added
 
@@ -320,7 +322,8 @@ def enqueue_retry(
     dropped = ("worker", "outcome", "reason") + (("mlflow_run_id",) if fresh_run else ())
     attrs = {k: v for k, v in frozen.user_attrs.items() if k not in dropped}
     attrs.update(attempt=attempt, retry_of=frozen.number)
-    sweep.study.enqueue_trial(frozen.params, user_attrs=attrs)
+    params, distributions = retry_params(sweep.spec, frozen)
+    enqueue_fixed(sweep.study, params, distributions, attrs)
     return attempt
 
 
