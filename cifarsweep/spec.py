@@ -200,7 +200,8 @@ class SweepSpec(_Strict):
         """What must not change under the same sweep name (the grid may grow)."""
         return {
             "kind": self.sweep.kind,
-            "base": self.base.model_dump(mode="json"),
+            # Observability, not the result: turning system metrics on or off keeps the sweep.
+            "base": self.base.model_dump(mode="json", exclude={"system_metrics"}),
             "objective": {"metric": self.objective.metric, "direction": self.objective.resolved_direction},
         }
 

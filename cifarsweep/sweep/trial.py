@@ -22,6 +22,7 @@ import optuna
 from cifarsweep.background_figures import PendingFigures
 from cifarsweep.config import TrainConfig
 from cifarsweep.data import ImageData, load_data
+from cifarsweep.data.identity import data_inputs
 from cifarsweep.errors import Interrupted, TrainingDiverged, UserError
 from cifarsweep.formatting import metric_value
 from cifarsweep.space import Cell, trial_config
@@ -44,6 +45,7 @@ from cifarsweep.sweep.study import (
 from cifarsweep.tracked import record_result, run_tags, train_in_run
 from cifarsweep.tracking import schema
 from cifarsweep.tracking.recorder import RunRecorder
+from cifarsweep.tracking.run_inputs import log_data_inputs
 from cifarsweep.trainer import checkpoint as ckpt
 from cifarsweep.trainer.results import EpochReport, Progress
 
@@ -153,11 +155,13 @@ def _open_run(
         client.update_run(previous, status="RUNNING")
         # Re-record what the run lacks (artifacts deleted mid-sweep): params skip those logged, config.yaml is rewritten.
         recorder.log_config(cfg)
+        log_data_inputs(client, previous, data_inputs(cfg, data))  # MLflow keeps one edge per data set and run
         return recorder, True
     parent = ensure_parent_run(sweep)
     recorder = RunRecorder.start(client, sweep.experiment_id(), run_name=cell.run_name, tags=tags, parent_run_id=parent)
     recorder.log_config(cfg)
     trial.set_user_attr("mlflow_run_id", recorder.run_id)
+    log_data_inputs(client, recorder.run_id, data_inputs(cfg, data))  # after: a retry reopens this run
     return recorder, False
 
 
@@ -267,6 +271,7 @@ def run_trial(
             after_epoch=epoch_done,
             guard=owned_call,
             before_checkpoint=lambda _epoch: with_retries(lambda: still_owned(sweep, trial), "check the trial"),
+            resumed=resumed,
         )
     except LOST_ERRORS:
         return lost()

@@ -77,3 +77,7 @@ MOST_CONFUSED_ARTIFACT = "most_confused.csv"
 LEARNING_CURVES_FIGURE = "learning_curves.png"
 CONFUSION_FIGURE = "confusion_matrix.png"
 TENSORBOARD_ARTIFACT_DIR = "tensorboard"
+
+# -- data set inputs (MLflow's log_input record) -----------------------------------
+TAG_DATASET_CONTEXT = "mlflow.data.context"  # MLflow's own input tag: what the data set was used for
+DATASET_CONTEXTS = {"train": "train", "validation": "validation"}  # data.identity's splits -> the context shown
