@@ -38,6 +38,8 @@ _LABELS = {
     "train_loss": "training loss",
     "lr": "learning rate",
     "epoch_seconds": "epoch time",
+    "train_seconds": "training time",
+    "param_count": "parameters",
 }
 
 
@@ -61,7 +63,7 @@ def metric_label(metric: str) -> str:
 
 
 def lower_is_better(metric: str) -> bool:
-    return metric.endswith(("loss", "seconds")) or metric == "gen_gap"
+    return metric.endswith(("loss", "seconds")) or metric in ("gen_gap", "param_count")
 
 
 def decimals(metric: str) -> int:

@@ -30,7 +30,7 @@ def metric_range(metric: str) -> tuple[float, float]:
         return -100.0, 100.0
     if metric.endswith(("_acc", "_top5")) or metric == "val_f1_macro":
         return 0.0, 100.0
-    if metric.endswith(("loss", "seconds")) or metric == "lr":
+    if metric.endswith(("loss", "seconds")) or metric in ("lr", "param_count"):
         return 0.0, np.inf
     return -np.inf, np.inf
 

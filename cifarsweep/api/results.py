@@ -45,8 +45,30 @@ class Results:
         return f"<Results {self.name!r}: {counts}; objective {self.direction} {self.objective}>"
 
     @property
-    def best(self) -> pd.Series | None:
-        """The completed trial with the best objective (a row of ``trials``), or None before one completes."""
+    def objectives(self) -> list[tuple[str, str]]:
+        """(metric, direction) of each objective, in the spec's order (one entry for one objective)."""
+        from cifarsweep.analysis.pareto import objectives_of
+
+        return objectives_of(self.spec) if self.spec else [(self.objective, self.direction)]
+
+    @property
+    def pareto(self) -> pd.DataFrame:
+        """The completed trials on the Pareto front of the objectives (rows of ``trials``)."""
+        from cifarsweep.analysis.pareto import pareto_table
+
+        table = pareto_table(self.trials, self.objectives)
+        front = set(table.loc[table["on_front"], "trial"].tolist())
+        return self.trials[self.trials["trial"].isin(front)].reset_index(drop=True)
+
+    @property
+    def best(self) -> pd.Series | pd.DataFrame | None:
+        """The completed trial with the best objective (a row of ``trials``), or None before one completes.
+
+        With several objectives there is no one best: the Pareto set (``pareto``, a frame of rows of
+        ``trials``; empty before a trial completes).
+        """
+        if len(self.objectives) > 1:
+            return self.pareto
         done = self.trials[(self.trials["state"] == "COMPLETE") & self.trials["objective"].notna()]
         if done.empty:
             return None

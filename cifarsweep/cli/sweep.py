@@ -90,7 +90,8 @@ def _print_plan(spec, storage: str | None = None) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
-    console.print(f"objective: {spec.objective.resolved_direction} {spec.objective.metric}; pruner: {spec.pruner.kind}")
+    goal = ", ".join(f"{o.resolved_direction} {o.metric}" for o in spec.all_objectives)
+    console.print(f"objective: {goal}; pruner: {spec.pruner.kind}")
     console.print("dry run: nothing was written")
 
 
@@ -105,6 +106,13 @@ def _print_result(sweep, complete: bool, deferred: int) -> None:
     console.print(f"sweep {sweep.name}: {state}")
     if best is not None:
         console.print(best_line(sweep.spec.objective.metric, best.number, best.value, best.user_attrs))
+    if sweep.spec.is_multi_objective:
+        from cifarsweep.sweep.display import pareto_lines
+        from cifarsweep.sweep.study import own_completed, pareto_trials
+
+        metrics = [o.metric for o in sweep.spec.all_objectives]
+        for line in pareto_lines(metrics, pareto_trials(sweep), len(own_completed(sweep))):
+            console.print(line)
     console.print(f"study: {mask_password(sweep.storage_url)}  runs: {mask_password(sweep.tracking_uri)}")
     if deferred:
         console.print(

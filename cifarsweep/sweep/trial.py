@@ -218,8 +218,11 @@ def run_trial(
         return _restart_from_scratch(sweep, trial, recorder, cell, checkpoint_dir, str(exc))
     resumed_from = len(history)
 
+    # Optuna takes intermediate values (for pruning) from single-objective trials only.
+    reports = not spec.is_multi_objective
+
     def record_resume() -> None:
-        for entry in history:
+        for entry in history if reports else ():
             trial.report(float(entry[metric]), step=int(entry["epoch"]))
         trial.set_user_attr("resumed_from_epoch", resumed_from)
         if resumed_from:
@@ -235,8 +238,10 @@ def run_trial(
 
     def epoch_done(report: EpochReport) -> None:
         # The epoch is in the run already (train_in_run); a final-only objective has nothing to report now.
-        prune = metric in report.metrics() and with_retries(
-            lambda: report_epoch(report), f"report epoch {report.epoch}"
+        prune = (
+            reports
+            and metric in report.metrics()
+            and with_retries(lambda: report_epoch(report), f"report epoch {report.epoch}")
         )
         if on_epoch is not None:
             on_epoch(trial, report)
@@ -310,7 +315,9 @@ def run_trial(
             _stop_on_local_io(sweep, trial, recorder, exc)
         return _failed(sweep, trial, recorder, OUTCOME_ERROR, f"{type(exc).__name__}: {exc}", outcome)
 
-    value = objective_value(metric, result.history[-1] if result.history else None, result.final_metrics())
+    last = result.history[-1] if result.history else None
+    values = [objective_value(o.metric, last, result.final_metrics()) for o in spec.all_objectives]
+    value = values[0]
 
     told = False
     to_draw: RunFigures | None = None  # the figures the worker draws later (FigureChoice.DRAW)
@@ -327,7 +334,7 @@ def run_trial(
             # one for reconcile, which draws the figures from the run's tables (before, the trial is retried).
             tags = {schema.TAG_FIGURES: figures_tag[choice]} if choice in figures_tag else {}
             recorder.set_tags({schema.TAG_STATE: "COMPLETE", **tags})
-            sweep.study.tell(trial, value)
+            sweep.study.tell(trial, values if spec.is_multi_objective else value)
             told = True
         recorder.end("FINISHED")
 

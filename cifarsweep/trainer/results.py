@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "epoch_seconds")
-FINAL_METRICS = ("best_val_acc", "val_f1_macro", "clean_train_acc", "gen_gap")
+# train_seconds: the training passes' total (the sum of epoch_seconds, resumed epochs included);
+# param_count: the model's trainable parameters (models.count_parameters). Both for objectives like accuracy against cost.
+FINAL_METRICS = ("best_val_acc", "val_f1_macro", "clean_train_acc", "gen_gap", "train_seconds", "param_count")
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class TrainResult:
             "val_f1_macro": self.val_f1_macro,
             "clean_train_acc": self.clean_train_acc,
             "gen_gap": self.gen_gap,
+            "train_seconds": float(sum(report.epoch_seconds for report in self.history)),
+            "param_count": float(self.parameters),
         }
 
 
