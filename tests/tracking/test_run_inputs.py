@@ -65,7 +65,7 @@ def test_sweep_trials_log_their_data_sets_without_system_metrics_by_default(work
 
     spec = {"name": "inputs", "base": {**TINY, "epochs": 1}, "sweep": {"kind": "grid", "params": {"lr": [0.01, 0.1]}}}
     results = cifarsweep.run(spec)
-    client = MlflowClient("sqlite:///mlruns/mlflow.db")  # the embedded default, in the working directory
+    client = MlflowClient(f"sqlite:///{workdir}/mlruns/mlflow.db")  # absolute: MLflow caches a store per URI
     experiment = client.get_experiment(results.frames.sweep.experiment_id)
     assert experiment.tags[schema.TAG_EXPERIMENT_KIND] == schema.EXPERIMENT_KIND_TRAINING
     digests = set()
