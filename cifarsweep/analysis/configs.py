@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from cifarsweep.analysis import seed_stats
-from cifarsweep.analysis.frames import M, P, finished, format_value, metric_unit
+from cifarsweep.analysis.frames import M, P, finished, format_value
+from cifarsweep.metrics import metric_unit
 
 PAIRED = "mcnemar"
 OVERLAP = "interval overlap"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cifarsweep.analysis import frames, html, plots, seed_report, stats
+from cifarsweep.analysis import frames, html, pareto, plots, seed_report, stats
 from cifarsweep.analysis.configs import PAIRED_METRICS
 from cifarsweep.analysis.figure import DPI, REPORTS_DIR, Figure, Plan, slug
 from cifarsweep.analysis.run_report import write_run_report
@@ -226,6 +226,9 @@ def _plan(data: SweepFrames, options: ReportOptions, importances: ImportanceSour
         plan.figures.append(variance)
     if not options.selects_plots and search and swept:
         plan.figures.extend(search_figures(data, plan, importances(data, plan) if importances else None))
+    objectives = pareto.objectives_of(data.sweep.spec)
+    if not options.selects_plots and len(objectives) > 1:
+        plan.figures.append(pareto.pareto_figure(data.trials, objectives, data.sweep.name))
     completed = len(frames.finished(data.trials, metric))
     if completed < MIN_TRIALS:
         plan.warnings.append(

@@ -46,8 +46,30 @@ class Results:
         return f"<Results {self.name!r}: {counts}; objective {self.direction} {self.objective}>"
 
     @property
-    def best(self) -> pd.Series | None:
-        """The completed trial with the best objective (a row of ``trials``), or None before one completes."""
+    def objectives(self) -> list[tuple[str, str]]:
+        """(metric, direction) of each objective, in the spec's order (one entry for one objective)."""
+        from cifarsweep.analysis.pareto import objectives_of
+
+        return objectives_of(self.spec) if self.spec else [(self.objective, self.direction)]
+
+    @property
+    def pareto(self) -> pd.DataFrame:
+        """The completed trials on the Pareto front of the objectives (rows of ``trials``)."""
+        from cifarsweep.analysis.pareto import pareto_table
+
+        table = pareto_table(self.trials, self.objectives)
+        front = set(table.loc[table["on_front"], "trial"].tolist())
+        return self.trials[self.trials["trial"].isin(front)].reset_index(drop=True)
+
+    @property
+    def best(self) -> pd.Series | pd.DataFrame | None:
+        """The completed trial with the best objective (a row of ``trials``), or None before one completes.
+
+        With several objectives there is no one best: the Pareto set (``pareto``, a frame of rows of
+        ``trials``; empty before a trial completes).
+        """
+        if len(self.objectives) > 1:
+            return self.pareto
         done = self.trials[(self.trials["state"] == TrialState.COMPLETE) & self.trials["objective"].notna()]
         if done.empty:
             return None
@@ -71,7 +93,8 @@ class Results:
     def configs_at(self, alpha: float = 0.05, metric: str | None = None) -> pd.DataFrame:
         """The configurations table at level ``alpha`` for ``metric`` (default: the objective)."""
         from cifarsweep.analysis.configs import PAIRED_METRICS, configs_table
-        from cifarsweep.analysis.frames import finished, lower_is_better
+        from cifarsweep.analysis.frames import finished
+        from cifarsweep.metrics import lower_is_better
         from cifarsweep.tracking.predictions import read_predictions
 
         metric = metric or self.objective

@@ -180,6 +180,12 @@ def summary_lines(summary: RunSummary) -> list[str]:
     best = best_trial(sweep)
     if best is not None:
         lines.append(best_line(sweep.spec.objective.metric, best.number, best.value, best.user_attrs))
+    if sweep.spec.is_multi_objective:
+        from cifarsweep.sweep.display import pareto_lines
+        from cifarsweep.sweep.study import own_completed, pareto_trials
+
+        metrics = [o.metric for o in sweep.spec.all_objectives]
+        lines += pareto_lines(metrics, pareto_trials(sweep), len(own_completed(sweep)))
     lines.append(f"study: {mask_password(sweep.storage_url)}  runs: {mask_password(sweep.tracking_uri)}")
     if summary.deferred_figures:
         lines.append(
@@ -231,6 +237,7 @@ class SweepStatus:
     repairs: list[str]
     rows: list[dict[str, Any]]
     notes: list[str]  # lines below the table (adaptive seeds: how many trials are queued so far)
+    pareto: set[int]  # several objectives: the trial numbers on the Pareto front
 
 
 def status(sweep: str | None = None, *, tracking_uri: str | None = None, storage: str | None = None) -> SweepStatus:
@@ -243,7 +250,12 @@ def status(sweep: str | None = None, *, tracking_uri: str | None = None, storage
         from cifarsweep.sweep.adaptive import status_words
 
         notes.append(status_words(opened.spec, opened.study.get_trials(deepcopy=False)))
-    return SweepStatus(opened, changes, trial_summary(opened), notes)
+    front: set[int] = set()
+    if opened.spec.is_multi_objective:
+        from cifarsweep.sweep.study import pareto_trials
+
+        front = {t.number for t in pareto_trials(opened)}
+    return SweepStatus(opened, changes, trial_summary(opened), notes, front)
 
 
 def load(sweep: str | None = None, *, tracking_uri: str | None = None, storage: str | None = None) -> Results:

@@ -87,7 +87,8 @@ def _print_plan(sweep_plan) -> None:
     console.print(table)
     for line in sweep_plan.notes:
         console.print(line)
-    console.print(f"objective: {spec.objective.resolved_direction} {spec.objective.metric}; pruner: {spec.pruner.kind}")
+    goal = ", ".join(f"{o.resolved_direction} {o.metric}" for o in spec.all_objectives)
+    console.print(f"objective: {goal}; pruner: {spec.pruner.kind}")
     console.print("dry run: nothing was written")
 
 
@@ -136,7 +137,7 @@ def status(
     current = sweep_status(sweep_name, tracking_uri=tracking_uri, storage=storage)
     for line in current.repairs:
         console.print(f"repaired: {line}")
-    console.print(status_table(current.sweep, current.rows))
+    console.print(status_table(current.sweep, current.rows, current.pareto))
     for line in current.notes:
         console.print(line)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,10 +34,12 @@ from cifarsweep.sweep.study import (
     mark_coordinator,
     mark_planned,
     open_sweep,
+    pareto_trials,
     total_trials,
     trial_summary,
 )
 from cifarsweep.sweep.worker import Worker, terminate_as_interrupt
+from cifarsweep.tracking import schema
 from cifarsweep.tracking.client import check_store, deferred_figure_runs, resolve_tracking_uri
 from cifarsweep.tracking.schema import RunStatus
 from cifarsweep.tracking.sweep_records import finalize_parent_run
@@ -136,12 +139,15 @@ def run_sweep(
     training process is a ``cifarsweep worker``.
     """
     from cifarsweep.sweep.launcher import run_pool
+    from cifarsweep.sweep.warm_start import add_warm_start_trials, check_sources
 
     check_data(spec)
+    check_sources(spec, locations.storage_url)  # the sweeps to start from, before anything is written
     sweep, handler = open_for_run(spec, locations, create=True)
     pause_point("sweep-opened")  # the study exists, its cells are not queued yet
     repairs = reconcile(sweep, handler)
     added = enqueue_missing_cells(sweep)
+    add_warm_start_trials(sweep)  # before any worker asks: the sampler starts from them
     parent = ensure_parent_run(sweep)
     mark_planned(sweep)  # only now may a joining worker take "nothing waiting" for "done"
     client = sweep.mlflow()
@@ -277,6 +283,8 @@ def finalize_parent(sweep: Sweep, parent_run_id: str, complete: bool) -> None:
         )
         if best_row["variant"] is not None:
             tags["best.variant"] = best_row["variant"]
+    if sweep.spec.is_multi_objective:
+        tags[schema.TAG_PARETO] = json.dumps(sorted(t.number for t in pareto_trials(sweep)))
     finalize_parent_run(sweep.mlflow(), parent_run_id, best_metric, tags, rows, complete)
 
 

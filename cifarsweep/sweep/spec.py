@@ -29,7 +29,9 @@ from cifarsweep.metrics import OBJECTIVE_METRICS, PER_EPOCH_OBJECTIVES
 from cifarsweep.metrics import metric as metric_info
 from cifarsweep.sweep.sampler_options import check_option, startup_warning
 
-SweepKind = Literal["grid", "random", "tpe", "cmaes", "qmc"]
+SweepKind = Literal["grid", "random", "tpe", "cmaes", "qmc", "nsga2"]
+# The kinds that search several objectives at once (cmaes takes one; a grid runs every cell anyway).
+MULTI_OBJECTIVE_KINDS = ("tpe", "random", "qmc", "grid", "nsga2")
 PrunerKind = Literal["none", "median", "hyperband", "asha"]
 
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
@@ -120,6 +122,10 @@ class SweepSection(_Strict):
     max_retries: int = Field(2, ge=0, description="times a killed or lost trial is retried")
     heartbeat_interval: int = Field(10, gt=0, description="seconds between a running trial's heartbeats")
     grace_period: int = Field(60, gt=0, description="seconds without a heartbeat before a trial counts as lost")
+    warm_start: list[str] = Field(
+        default_factory=list,
+        description="earlier sweeps on the same search space whose completed trials a search starts from",
+    )
     trial_figures: bool | Literal["auto"] = Field(
         "auto",
         description="each trial's learning curves and confusion matrix (PNG) in its run: true draws them "
@@ -203,7 +209,23 @@ class SweepSpec(_Strict):
     base: TrainConfig = Field(default_factory=TrainConfig)
     sweep: SweepSection = Field(default_factory=SweepSection)
     objective: Objective = Field(default_factory=Objective)
+    # Several objectives (``objective`` given as a list): all of them, the first also in ``objective``.
+    # Empty for one objective, so that a single-objective sweep is exactly what it was.
+    objectives: tuple[Objective, ...] = ()
     pruner: Pruner = Field(default_factory=Pruner)
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
+    def all_objectives(self) -> list[Objective]:
+        """Every objective, in the spec's order (one for a single-objective sweep)."""
+        return list(self.objectives) if self.objectives else [self.objective]
+
+    @property
+    def directions(self) -> list[Literal["maximize", "minimize"]]:
+        return [objective.resolved_direction for objective in self.all_objectives]
 
     @property
     def is_grid(self) -> bool:
@@ -231,11 +253,15 @@ class SweepSpec(_Strict):
 
     def identity(self) -> dict[str, Any]:
         """What must not change under the same sweep name (the grid may grow)."""
-        return {
+        identity: dict[str, Any] = {
             "kind": self.sweep.kind,
-            "base": self.base.model_dump(mode="json"),
+            # Observability, not the result: turning system metrics on or off keeps the sweep.
+            "base": self.base.model_dump(mode="json", exclude={"system_metrics"}),
             "objective": {"metric": self.objective.metric, "direction": self.objective.resolved_direction},
         }
+        if self.is_multi_objective:
+            identity["objectives"] = [f"{o.resolved_direction} {o.metric}" for o in self.all_objectives]
+        return identity
 
 
 def _check_name(name: Any) -> None:
@@ -387,6 +413,8 @@ def _check_consistency(spec: SweepSpec, doc: YamlDocument) -> None:
             raise _fail(doc, ("sweep", "seeds"), f"kind {sweep.kind} takes one seed; repeat seeds with kind: grid")
         if sweep.kind == "cmaes" and any(isinstance(p, ChoiceParam) for p in sweep.params.values()):
             raise _fail(doc, ("sweep", "kind"), "cmaes searches numeric ranges only; use tpe for choices")
+    _check_objectives(spec, doc)
+    _check_warm_start(spec, doc)
     for name, value in sweep.sampler.items():
         problem = check_option(sweep.kind, str(name), value)
         if problem:
@@ -407,6 +435,59 @@ def _check_consistency(spec: SweepSpec, doc: YamlDocument) -> None:
             ("pruner", "kind"),
             f"pruning needs a metric reported every epoch ({', '.join(PER_EPOCH_OBJECTIVES)}), not {spec.objective.metric}",
         )
+
+
+def _check_objectives(spec: SweepSpec, doc: YamlDocument) -> None:
+    if not spec.is_multi_objective:
+        return
+    if spec.sweep.kind not in MULTI_OBJECTIVE_KINDS:
+        raise _fail(
+            doc,
+            ("sweep", "kind"),
+            f"kind {spec.sweep.kind} searches one objective; several objectives need "
+            f"{', '.join(MULTI_OBJECTIVE_KINDS)}",
+        )
+    if spec.pruner.kind != "none":
+        raise _fail(
+            doc, ("pruner", "kind"), "pruning needs one objective (Optuna prunes single-objective studies only)"
+        )
+
+
+def _check_warm_start(spec: SweepSpec, doc: YamlDocument) -> None:
+    names = spec.sweep.warm_start
+    if not names:
+        return
+    if spec.is_grid:
+        raise _fail(doc, ("sweep", "warm_start"), "a grid runs every cell; warm_start is for the search kinds")
+    for index, name in enumerate(names):
+        try:
+            _check_name(name)
+        except ValueError as exc:
+            raise _fail(doc, ("sweep", "warm_start", index), f"a sweep name: {exc}") from None
+        if name == spec.name:
+            raise _fail(doc, ("sweep", "warm_start", index), "a sweep cannot warm-start from itself")
+    if len(set(names)) != len(names):
+        raise _fail(doc, ("sweep", "warm_start"), "names a sweep twice")
+
+
+def _objective_list(data: dict, doc: YamlDocument) -> dict:
+    """``objective: [{metric, direction}, ...]`` -> ``objective`` (the first) and ``objectives`` (all)."""
+    value = data.get("objective")
+    if not isinstance(value, list):
+        return data  # one objective, or a spec dumped by cifarsweep (which holds ``objectives`` already)
+    if not value:
+        raise _fail(doc, ("objective",), "empty list: give at least one {metric, direction}")
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise _fail(doc, ("objective", index), "expected a mapping {metric, direction}")
+        _validate_model(Objective, item, ("objective", index), doc)
+    metrics = [item.get("metric", "val_acc") for item in value]
+    for index, metric in enumerate(metrics):
+        if metrics.index(metric) != index:
+            raise _fail(doc, ("objective", index, "metric"), f"{metric} is already an objective")
+    if len(value) == 1:
+        return {**data, "objective": value[0]}
+    return {**data, "objective": value[0], "objectives": value}
 
 
 def _check_grid_size(spec: SweepSpec, doc: YamlDocument) -> None:
@@ -438,6 +519,7 @@ def parse_spec(doc: YamlDocument) -> SweepSpec:
     base = _build_config(base_data, ("base",), doc)
     _validate_params(data, base, doc)
     _validate_variants(data, base, doc)
+    data = _objective_list(data, doc)
     try:
         spec = SweepSpec.model_validate({**data, "base": base})
     except ValidationError as exc:

@@ -84,6 +84,8 @@ class TrainResult:
             "val_f1_macro": self.val_f1_macro,
             "clean_train_acc": self.clean_train_acc,
             "gen_gap": self.gen_gap,
+            "train_seconds": float(sum(report.epoch_seconds for report in self.history)),
+            "param_count": float(self.parameters),
         }
 
 
