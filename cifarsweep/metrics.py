@@ -69,6 +69,9 @@ METRICS: dict[str, Metric] = {
         _accuracy("val_f1_macro", "validation macro F1", per_epoch=False),
         _accuracy("clean_train_acc", "clean training accuracy", per_epoch=False),
         Metric("gen_gap", "generalisation gap", "points", 100.0, "minimize", -1.0, 1.0, False, group="accuracy"),
+        # the cost side of an objective like accuracy against training time or model size
+        Metric("train_seconds", "training time", "s", 1.0, "minimize", 0.0, INF, False),  # the sum of epoch_seconds
+        Metric("param_count", "parameters", "", 1.0, "minimize", 0.0, INF, False),  # trainable, models.count_parameters
     )
 }
 EPOCH_METRICS = tuple(name for name, m in METRICS.items() if m.per_epoch)

@@ -190,7 +190,7 @@ TOP_LEVEL_MODULES = {"console", "errors", "formatting", "metrics", "pauses"}
 CLI_MAY_IMPORT = {"api", "cli", "console", "errors", "formatting", "metrics", "tracking.schema", "stores.urls"}
 MAX_FUNCTION_LINES = 60  # a function's body, after its signature and docstring
 MAX_LOOP_LINES = 90  # the training loop may reach this
-LONG_FUNCTIONS_PENDING: set[str] = {"analysis/plots.py:heatmap"}  # split once the report work merges
+LONG_FUNCTIONS_PENDING: set[str] = set()  # a long function being split, with the issue that splits it
 
 
 def test_at_most_five_single_file_modules_at_the_top():

@@ -41,6 +41,7 @@ class Plan:
     swept: list[str]
     figures: list[Figure]
     warnings: list[str] = field(default_factory=list)
+    seeds: Any = None  # the seed statistics (``seed_report.SeedAnalysis``) when the report computes them
 
 
 def slug(name: str) -> str:

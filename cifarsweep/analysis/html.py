@@ -132,6 +132,7 @@ def sweep_page(
     last_values: pd.Series | None = None,
     partial: bool = False,
     pages: dict[str, list[str]] | None = None,
+    seeds_html: str = "",
 ) -> str:
     """A sweep's page: summary, warnings, each figure, the best run's page link, the trials table.
 
@@ -150,6 +151,8 @@ def sweep_page(
     parts = [meta] + [f'<p class="warning">{escape(w)}</p>' for w in plan.warnings]
     if partial:
         parts.append('<p><a href="index.html">The full report of this sweep</a></p>')
+    if seeds_html:  # the seed statistics' answer and the configurations table (``seed_report``)
+        parts.append(seeds_html)
     for item in plan.figures:
         links = [f"{item.name}.csv"] + [f"{name}.csv" for name in item.extra]
         parts.append(_figure(f"{item.name}.png", item.heading, item.caption, links, item.notes))

@@ -60,6 +60,46 @@ def _title(figure, title: str) -> None:
 
 
 # -- heatmaps ----------------------------------------------------------------------------------
+def _mark_cells(ax, grid: pd.DataFrame, text: pd.DataFrame, near: pd.DataFrame) -> None:
+    """Hatch and explain the blank cells; outline the cells not distinguishable from the best."""
+    for row, col in zip(*np.where(grid.isna().to_numpy())):
+        ax.add_patch(Rectangle((col, row), 1, 1, fill=False, hatch="///", edgecolor="0.65", linewidth=0))
+        ax.text(
+            col + 0.5,
+            row + 0.5,
+            text.iat[row, col] or BLANK_TEXT,
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="0.35",
+            gid="blank",
+        )
+    for row, col in zip(*np.where(near.to_numpy())):
+        # Outlined: not distinguishable from the best (the report's group, else an interval overlapping the best's).
+        ax.add_patch(
+            Rectangle(
+                (col + 0.04, row + 0.04),
+                0.92,
+                0.92,
+                fill=False,
+                edgecolor="black",
+                linewidth=2,
+                gid="overlaps_best",
+            )
+        )
+
+
+def _label_axes(ax, x: str, y: str, xs: list, ys: list, title: str | None) -> None:
+    ax.invert_yaxis()  # the smallest value at the bottom, as on a plot
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_yticklabels(ys, rotation=0)
+    long_labels = max(len(label) for label in xs) > 6
+    ax.set_xticklabels(xs, rotation=30 if long_labels else 0, ha="right" if long_labels else "center")
+    if title is not None:
+        ax.set_title(title)
+
+
 def heatmap(table: pd.DataFrame, x: str, y: str, facet: str | None = None, title: str = ""):
     """Mean of the metric per cell, annotated 'mean ± half-width'; blank cells hatched and marked.
 
@@ -83,9 +123,8 @@ def heatmap(table: pd.DataFrame, x: str, y: str, facet: str | None = None, title
         grid = grid.reindex(index=ys, columns=xs)
         text = part.pivot_table(index=y, columns=x, values="annotation", observed=False, dropna=False, aggfunc="first")
         text = text.reindex(index=ys, columns=xs).fillna("")
-        near = part.pivot_table(
-            index=y, columns=x, values="overlaps_best", observed=False, dropna=False, aggfunc="first"
-        )
+        outline = "in_group" if "in_group" in part else "overlaps_best"  # the report's group, when it has one
+        near = part.pivot_table(index=y, columns=x, values=outline, observed=False, dropna=False, aggfunc="first")
         near = near.reindex(index=ys, columns=xs).fillna(False).astype(bool)
         sns.heatmap(
             grid,
@@ -102,39 +141,8 @@ def heatmap(table: pd.DataFrame, x: str, y: str, facet: str | None = None, title
             cbar=False,
             annot_kws={"fontsize": 9 if len(xs) <= 6 else 7},
         )
-        for row, col in zip(*np.where(grid.isna().to_numpy())):
-            ax.add_patch(Rectangle((col, row), 1, 1, fill=False, hatch="///", edgecolor="0.65", linewidth=0))
-            ax.text(
-                col + 0.5,
-                row + 0.5,
-                text.iat[row, col] or BLANK_TEXT,
-                ha="center",
-                va="center",
-                fontsize=8,
-                color="0.35",
-                gid="blank",
-            )
-        for row, col in zip(*np.where(near.to_numpy())):
-            # Outlined: the interval overlaps the best cell's, so the colour difference is not resolved.
-            ax.add_patch(
-                Rectangle(
-                    (col + 0.04, row + 0.04),
-                    0.92,
-                    0.92,
-                    fill=False,
-                    edgecolor="black",
-                    linewidth=2,
-                    gid="overlaps_best",
-                )
-            )
-        ax.invert_yaxis()  # the smallest value at the bottom, as on a plot
-        ax.set_xlabel(x)
-        ax.set_ylabel(y)
-        ax.set_yticklabels(ys, rotation=0)
-        long_labels = max(len(label) for label in xs) > 6
-        ax.set_xticklabels(xs, rotation=30 if long_labels else 0, ha="right" if long_labels else "center")
-        if facet is not None:
-            ax.set_title(f"{facet} = {level}")
+        _mark_cells(ax, grid, text, near)
+        _label_axes(ax, x, y, xs, ys, f"{facet} = {level}" if facet is not None else None)
     for index in range(len(panels), ncols * nrows):
         axes[index // ncols][index % ncols].set_visible(False)
     drawn = [ax for row in axes for ax in row][: len(panels)]

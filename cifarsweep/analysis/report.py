@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from cifarsweep.analysis import frames, html, plots, stats
+from cifarsweep.analysis import frames, html, pareto, plots, seed_report, stats
+from cifarsweep.analysis.configs import PAIRED_METRICS
 from cifarsweep.analysis.figure import DPI, REPORTS_DIR, Figure, Plan, slug
 from cifarsweep.analysis.run_report import write_run_report
 from cifarsweep.analysis.search_figures import search_figures
@@ -27,6 +28,7 @@ from cifarsweep.analysis.style import close
 from cifarsweep.errors import UserError
 from cifarsweep.metrics import lower_is_better, metric_label
 from cifarsweep.tracking.client import local_artifact_dir
+from cifarsweep.tracking.predictions import read_predictions
 from cifarsweep.tracking.query import SweepFrames, load_sweep
 
 __all__ = ["DPI", "REPORTS_DIR", "Figure", "Plan", "ReportOptions", "slug", "render_report"]
@@ -60,6 +62,7 @@ class ReportOptions:
     storage: str | None = None
     run: str | None = None
     log_artifacts: bool = True
+    alpha: float = 0.05  # the level of the group of configurations not distinguishable from the best
 
     @property
     def selects_plots(self) -> bool:
@@ -81,6 +84,10 @@ def render_report(options: ReportOptions, importances: ImportanceSource | None =
     out.mkdir(parents=True, exist_ok=True)
     _write_figures(plan.figures, out)
     data.trials.to_csv(out / "trials.csv", index=False)
+    seeds_html = ""
+    if plan.seeds is not None and not options.selects_plots:
+        plan.seeds.configs.to_csv(out / seed_report.CONFIGS_CSV, index=False)
+        seeds_html = seed_report.html_section(plan.seeds)
     last = last_values(data.metrics, plan.metric)
     if options.selects_plots:
         page = out / f"{'__'.join(f.name for f in plan.figures)[:150]}.html"
@@ -90,7 +97,8 @@ def render_report(options: ReportOptions, importances: ImportanceSource | None =
     else:
         page = out / "index.html"
         pages = _remember(out, None, [])
-        page.write_text(html.sweep_page(data, plan, _best_run_report(data, plan, out), last, pages=pages), "utf-8")
+        best_run = _best_run_report(data, plan, out)
+        page.write_text(html.sweep_page(data, plan, best_run, last, pages=pages, seeds_html=seeds_html), "utf-8")
     if options.log_artifacts:
         _log_to_parent(data, out)
     return page
@@ -173,6 +181,8 @@ def _validate(data: SweepFrames, options: ReportOptions) -> tuple[str, str]:
         _check_param(data, "--curves", name)
     if options.agg not in ("mean", "max"):
         raise UserError(f"--agg: expected mean or max (got {options.agg!r})")
+    if not 0 < options.alpha < 1:
+        raise UserError(f"--alpha: expected a level between 0 and 1, e.g. 0.05 (got {options.alpha:g})")
     if options.x not in ("epoch", "time"):
         raise UserError(f"--x: expected epoch or time (got {options.x!r})")
     if options.ablation and trials["variant"].dropna().empty:
@@ -188,6 +198,8 @@ def _plan(data: SweepFrames, options: ReportOptions, importances: ImportanceSour
     swept = [p for p in data.sweep.swept_params if p in data.param_names and p != "seed"]
     plan = Plan(metric, direction, swept, [])
     search = data.sweep.is_optuna_search
+    if not options.selects_plots or options.heatmap:
+        plan.seeds = _seed_analysis(data, plan, options.alpha)
     heatmap, facet = options.heatmap, options.facet
     if not options.selects_plots:
         # A heatmap fits a grid; a search's scattered points show on contour and slice plots instead.
@@ -209,8 +221,14 @@ def _plan(data: SweepFrames, options: ReportOptions, importances: ImportanceSour
     has_variants = not data.trials["variant"].dropna().empty
     if options.ablation or (not options.selects_plots and has_variants):
         plan.figures.append(_ablation_figure(data, plan))
+    variance = seed_report.variance_figure(plan.seeds, data.sweep.name) if plan.seeds is not None else None
+    if not options.selects_plots and variance is not None:
+        plan.figures.append(variance)
     if not options.selects_plots and search and swept:
         plan.figures.extend(search_figures(data, plan, importances(data, plan) if importances else None))
+    objectives = pareto.objectives_of(data.sweep.spec)
+    if not options.selects_plots and len(objectives) > 1:
+        plan.figures.append(pareto.pareto_figure(data.trials, objectives, data.sweep.name))
     completed = len(frames.finished(data.trials, metric))
     if completed < MIN_TRIALS:
         plan.warnings.append(
@@ -218,6 +236,15 @@ def _plan(data: SweepFrames, options: ReportOptions, importances: ImportanceSour
             "too few to compare settings with any confidence."
         )
     return plan
+
+
+def _seed_analysis(data: SweepFrames, plan: Plan, alpha: float) -> seed_report.SeedAnalysis:
+    """The configurations table, the variance split and the power sentence (predictions read here)."""
+    predictions = {}
+    if plan.metric in PAIRED_METRICS:
+        done = frames.finished(data.trials, plan.metric)
+        predictions = read_predictions(zip(done["run_id"], done["artifact_uri"]), data.tracking_uri)
+    return seed_report.analyse(data.trials, plan, data.sweep.is_optuna_search, predictions, alpha, data.sweep.spec)
 
 
 def _agg_words(agg: str, others: list[str], what: str) -> str:
@@ -272,6 +299,18 @@ def _heatmap_figure(data: SweepFrames, plan: Plan, axes: tuple[str, str], facet:
         f"say why.{_agg_words(agg, others, 'cell')}"
     )
     notes = [f"Blank cells: {'; '.join(blanks)}."] if blanks else []
+    group = None
+    if plan.seeds is not None:
+        group = seed_report.group_cells(table, plan.seeds.configs, keys, agg, plan.direction)
+    if group is not None:
+        table["in_group"] = group
+        caption = caption.replace(
+            "Outlined cells: their interval (or value) overlaps the best cell's, so the data cannot tell them "
+            "from the best, whatever their colour.",
+            f"Outlined cells: the group of configurations the data cannot tell from the best at alpha = "
+            f"{plan.seeds.alpha:g} (the group column of configs.csv, which says by which test), whatever "
+            "their colour.",
+        )
     return Figure(name, title, caption, table, lambda: plots.heatmap(table, x, y, facet, title), notes)
 
 

@@ -38,6 +38,7 @@ class Results:
         self.spec: dict[str, Any] = dict(frames.sweep.spec)
         self.trials: pd.DataFrame = trials_frame(frames)
         self.history: pd.DataFrame = history_frame(frames, self.trials)
+        self._configs: pd.DataFrame | None = None
 
     def __repr__(self) -> str:
         states = self.trials["state"].value_counts().to_dict() if not self.trials.empty else {}
@@ -45,13 +46,69 @@ class Results:
         return f"<Results {self.name!r}: {counts}; objective {self.direction} {self.objective}>"
 
     @property
-    def best(self) -> pd.Series | None:
-        """The completed trial with the best objective (a row of ``trials``), or None before one completes."""
+    def objectives(self) -> list[tuple[str, str]]:
+        """(metric, direction) of each objective, in the spec's order (one entry for one objective)."""
+        from cifarsweep.analysis.pareto import objectives_of
+
+        return objectives_of(self.spec) if self.spec else [(self.objective, self.direction)]
+
+    @property
+    def pareto(self) -> pd.DataFrame:
+        """The completed trials on the Pareto front of the objectives (rows of ``trials``)."""
+        from cifarsweep.analysis.pareto import pareto_table
+
+        table = pareto_table(self.trials, self.objectives)
+        front = set(table.loc[table["on_front"], "trial"].tolist())
+        return self.trials[self.trials["trial"].isin(front)].reset_index(drop=True)
+
+    @property
+    def best(self) -> pd.Series | pd.DataFrame | None:
+        """The completed trial with the best objective (a row of ``trials``), or None before one completes.
+
+        With several objectives there is no one best: the Pareto set (``pareto``, a frame of rows of
+        ``trials``; empty before a trial completes).
+        """
+        if len(self.objectives) > 1:
+            return self.pareto
         done = self.trials[(self.trials["state"] == TrialState.COMPLETE) & self.trials["objective"].notna()]
         if done.empty:
             return None
         index = done["objective"].idxmin() if self.direction == "minimize" else done["objective"].idxmax()
         return self.trials.loc[index]
+
+    @property
+    def configs(self) -> pd.DataFrame:
+        """One row per configuration of the objective over its seeds, best first: the report's configs.csv.
+
+        Columns: the configuration's parameters, then n, mean, ci_low, ci_high (a 95% bootstrap
+        interval over its seeds for n >= 3, the range for n = 2, none for n = 1), median,
+        p_improve, p_vs_best (exact McNemar on per-example predictions against the best, pooled
+        over matching seeds), p_holm and group (not distinguishable from the best at alpha 0.05).
+        Accuracies in %. See ``configs_at`` for another level or metric.
+        """
+        if self._configs is None:
+            self._configs = self.configs_at()
+        return self._configs
+
+    def configs_at(self, alpha: float = 0.05, metric: str | None = None) -> pd.DataFrame:
+        """The configurations table at level ``alpha`` for ``metric`` (default: the objective)."""
+        from cifarsweep.analysis.configs import PAIRED_METRICS, configs_table
+        from cifarsweep.analysis.frames import finished
+        from cifarsweep.metrics import lower_is_better
+        from cifarsweep.tracking.predictions import read_predictions
+
+        metric = metric or self.objective
+        direction = (
+            self.direction if metric == self.objective else ("minimize" if lower_is_better(metric) else "maximize")
+        )
+        raw = self.frames.trials
+        predictions = {}
+        if metric in PAIRED_METRICS and METRIC_PREFIX + metric in raw:
+            done = finished(raw, metric)
+            predictions = read_predictions(zip(done["run_id"], done["artifact_uri"]), self.frames.tracking_uri or None)
+        if METRIC_PREFIX + metric not in raw:
+            raw = raw.assign(**{METRIC_PREFIX + metric: float("nan")})
+        return configs_table(raw, metric, direction, self.swept_params, predictions, alpha)
 
     def report(
         self,
@@ -63,6 +120,7 @@ class Results:
         metric: str | None = None,
         agg: str = "max",
         facet: str | None = None,
+        alpha: float = 0.05,
     ) -> Path:
         """Write the same figures as ``cifarsweep report`` (PNG + CSV + index.html); returns the folder.
 
@@ -84,6 +142,7 @@ class Results:
             out=Path(out) if out is not None else None,
             tracking_uri=self.frames.tracking_uri or None,
             storage=self.storage,
+            alpha=alpha,
         )
         folder = write_report(options)
         draw_deferred_figures(self.name, tracking_uri=options.tracking_uri)

@@ -76,11 +76,16 @@ class SweepPlan:
 
     spec: SweepSpec
     rows: list[tuple[str, ...]]
+    notes: list[str]  # lines below the table (adaptive seeds: how the later seeds are decided)
 
     @property
     def counts(self) -> dict[str, int]:
-        """Grid trials by state: done, pending (queued, running, interrupted), new."""
-        return {state: sum(1 for row in self.rows if row[-1] == state) for state in ("done", "pending", "new")}
+        """Grid trials by state: done, pending (queued, running, interrupted), new, and (adaptive seeds)
+        "if needed": the seeds that run only where a cell's interval still overlaps the best's."""
+        counts = {
+            state: sum(1 for row in self.rows if row[-1] == state) for state in ("done", "pending", "new", "if needed")
+        }
+        return {state: count for state, count in counts.items() if count or state != "if needed"}
 
 
 def plan(
@@ -91,7 +96,12 @@ def plan(
     from cifarsweep.sweep.run import cell_states, plan_rows
 
     resolved = resolve_spec(spec, overrides)
-    return SweepPlan(resolved, plan_rows(resolved, cell_states(resolved, resolve_storage_url(storage))))
+    notes = []
+    if resolved.adaptive_seeds is not None:
+        from cifarsweep.sweep.adaptive import plan_words
+
+        notes.append(plan_words(resolved))
+    return SweepPlan(resolved, plan_rows(resolved, cell_states(resolved, resolve_storage_url(storage))), notes)
 
 
 def estimate(
@@ -209,6 +219,12 @@ def summary_lines(summary: RunSummary) -> list[str]:
     best = best_trial(sweep)
     if best is not None:
         lines.append(best_line(sweep.spec.objective.metric, best.number, best.value, best.user_attrs))
+    if sweep.spec.is_multi_objective:
+        from cifarsweep.sweep.display import pareto_lines
+        from cifarsweep.sweep.study import own_completed, pareto_trials
+
+        metrics = [o.metric for o in sweep.spec.all_objectives]
+        lines += pareto_lines(metrics, pareto_trials(sweep), len(own_completed(sweep)))
     lines.append(f"study: {mask_password(sweep.storage_url)}  runs: {mask_password(sweep.tracking_uri)}")
     if summary.deferred_figures:
         lines.append(
@@ -259,6 +275,8 @@ class SweepStatus:
     sweep: Sweep
     repairs: list[str]
     rows: list[dict[str, Any]]
+    notes: list[str]  # lines below the table (adaptive seeds: how many trials are queued so far)
+    pareto: set[int]  # several objectives: the trial numbers on the Pareto front
     eta: SweepEta | None = None
 
 
@@ -268,7 +286,17 @@ def status(sweep: str | None = None, *, tracking_uri: str | None = None, storage
     from cifarsweep.sweep.study import trial_summary
 
     opened, changes = repair(sweep, tracking_uri=tracking_uri, storage=storage)
-    return SweepStatus(opened, changes, trial_summary(opened), sweep_eta(opened))
+    notes = []
+    if opened.spec.adaptive_seeds is not None:
+        from cifarsweep.sweep.adaptive import status_words
+
+        notes.append(status_words(opened.spec, opened.study.get_trials(deepcopy=False)))
+    front: set[int] = set()
+    if opened.spec.is_multi_objective:
+        from cifarsweep.sweep.study import pareto_trials
+
+        front = {t.number for t in pareto_trials(opened)}
+    return SweepStatus(opened, changes, trial_summary(opened), notes, front, sweep_eta(opened))
 
 
 def load(sweep: str | None = None, *, tracking_uri: str | None = None, storage: str | None = None) -> Results:

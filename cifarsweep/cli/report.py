@@ -61,6 +61,12 @@ def report(
     run: Annotated[
         str | None, typer.Option("--run", help="One run's page instead: learning curves, confusion matrix, report.")
     ] = None,
+    alpha: Annotated[
+        float,
+        typer.Option(
+            "--alpha", help="Level of the paired test that groups the configurations not distinguishable from the best."
+        ),
+    ] = 0.05,
 ) -> None:
     """Draw a sweep's figures from the stored runs and write them with their numbers and an index.html.
 
@@ -86,6 +92,7 @@ def report(
         tracking_uri=tracking_uri,
         storage=storage,
         run=run,
+        alpha=alpha,
     )
     with figures_progress() as progress:
         page = write_report(options, on_progress=progress)

@@ -89,7 +89,11 @@ def _print_plan(sweep_plan) -> None:
     if spec.is_grid:
         shown = ", ".join(f"{count} {state}" for state, count in sweep_plan.counts.items())
         table = Table(
-            "#", "cell", "trial", "state", title=f"sweep {spec.name}: {len(rows)} trials (grid x seeds): {shown}"
+            "#",
+            "cell",
+            "trial",
+            "state",
+            title=f"sweep {spec.name}: {'up to ' if spec.adaptive_seeds else ''}{len(rows)} trials (grid x seeds): {shown}",
         )
     else:
         table = Table(
@@ -100,7 +104,10 @@ def _print_plan(sweep_plan) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
-    console.print(f"objective: {spec.objective.resolved_direction} {spec.objective.metric}; pruner: {spec.pruner.kind}")
+    for line in sweep_plan.notes:
+        console.print(line)
+    goal = ", ".join(f"{o.resolved_direction} {o.metric}" for o in spec.all_objectives)
+    console.print(f"objective: {goal}; pruner: {spec.pruner.kind}")
     console.print("dry run: nothing was written")
 
 
@@ -149,7 +156,9 @@ def status(
     current = sweep_status(sweep_name, tracking_uri=tracking_uri, storage=storage)
     for line in current.repairs:
         console.print(f"repaired: {line}")
-    console.print(status_table(current.sweep, current.rows))
+    console.print(status_table(current.sweep, current.rows, current.pareto))
+    for line in current.notes:
+        console.print(line)
     if current.eta is not None:
         console.print(current.eta.line())
 

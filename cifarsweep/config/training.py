@@ -106,6 +106,9 @@ class TrainConfig(BaseModel):
     seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of initialisation, shuffling and augmentation")
     device: str = Field("auto", description="auto (cuda, then mps, then cpu), cuda, cuda:N, mps or cpu")
     tensorboard: bool = Field(False, description="also write TensorBoard event files")
+    system_metrics: bool = Field(
+        False, description="MLflow system metrics (CPU, memory, disk, network, GPU) in the run, every 10 s"
+    )
 
     @field_validator("model")
     @classmethod

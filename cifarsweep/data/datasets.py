@@ -27,6 +27,10 @@ class ImageData:
     classes: list[str]
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    # Which images of the data set's splits these are (a subset's indices; None = all, in order), so two
+    # runs' per-example predictions can be matched and a run's data set has a digest.
+    train_indices: torch.Tensor | None = None
+    val_indices: torch.Tensor | None = None
 
     @property
     def num_classes(self) -> int:
@@ -42,6 +46,8 @@ class ImageData:
             self.classes,
             self.mean,
             self.std,
+            self.train_indices,
+            self.val_indices,
         )
 
 
@@ -113,14 +119,15 @@ def load_data(cfg: TrainConfig) -> ImageData:
     else:
         parts = load_cifar(cfg.dataset, root, cfg.download)
     train_x, train_y, val_x, val_y, classes = parts
+    train_keep = val_keep = None
     if cfg.train_subset:
-        keep = balanced_subset(train_y, cfg.train_subset, cfg.data_seed)
-        train_x, train_y = train_x[keep], train_y[keep]
+        train_keep = balanced_subset(train_y, cfg.train_subset, cfg.data_seed)
+        train_x, train_y = train_x[train_keep], train_y[train_keep]
     if cfg.val_subset:
-        keep = balanced_subset(val_y, cfg.val_subset, cfg.data_seed)
-        val_x, val_y = val_x[keep], val_y[keep]
+        val_keep = balanced_subset(val_y, cfg.val_subset, cfg.data_seed)
+        val_x, val_y = val_x[val_keep], val_y[val_keep]
     if cfg.dataset in CIFAR_STATS:
         mean, std = CIFAR_STATS[cfg.dataset]
     else:
         mean, std = _channel_stats(train_x)
-    return ImageData(train_x, train_y, val_x, val_y, classes, mean, std)
+    return ImageData(train_x, train_y, val_x, val_y, classes, mean, std, train_keep, val_keep)

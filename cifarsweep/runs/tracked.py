@@ -19,10 +19,12 @@ import pandas as pd
 
 from cifarsweep.config.training import TrainConfig
 from cifarsweep.data import ImageData, load_data
+from cifarsweep.data.identity import data_inputs
 from cifarsweep.errors import UserError
 from cifarsweep.tracking import schema
 from cifarsweep.tracking.client import check_store, client, get_or_create_experiment, resolve_tracking_uri
 from cifarsweep.tracking.recorder import RunRecorder
+from cifarsweep.tracking.run_inputs import log_data_inputs, system_metrics
 from cifarsweep.tracking.schema import RunStatus
 from cifarsweep.tracking.tensorboard import TensorBoardWriter
 from cifarsweep.trainer import EpochReport, Progress, TrainResult, fit
@@ -69,6 +71,7 @@ def train_in_run(
     after_epoch: Callable[[EpochReport], None] | None = None,
     guard: Callable[[Callable[[], Any], str], Any] = _direct,
     before_checkpoint: Callable[[int], None] | None = None,
+    resumed: bool = False,
 ) -> TrainResult:
     """Train with every epoch logged to ``recorder``'s run (and to TensorBoard when ``cfg.tensorboard``).
 
@@ -77,6 +80,8 @@ def train_in_run(
     retries them; a sweep also checks there that the trial is still its own), and
     ``before_checkpoint(epoch)`` may stop the training before an epoch's checkpoint
     is written. The caller records the result (``record_result``) and closes the run.
+    With ``cfg.system_metrics`` MLflow samples the machine into the run meanwhile
+    (continuing its steps when ``resumed``).
     """
     board = (
         TensorBoardWriter(Path(checkpoint_dir).parent / schema.TENSORBOARD_ARTIFACT_DIR) if cfg.tensorboard else None
@@ -93,15 +98,16 @@ def train_in_run(
         guard(lambda: recorder.on_checkpoint(report), "upload the checkpoint")
 
     try:
-        return fit(
-            cfg,
-            checkpoint_dir=checkpoint_dir,
-            on_epoch=epoch_done,
-            progress=progress,
-            data=data,
-            on_checkpoint=checkpoint_done,
-            before_checkpoint=before_checkpoint,
-        )
+        with system_metrics(recorder.client, recorder.run_id, cfg.system_metrics, resumed):
+            return fit(
+                cfg,
+                checkpoint_dir=checkpoint_dir,
+                on_epoch=epoch_done,
+                progress=progress,
+                data=data,
+                on_checkpoint=checkpoint_done,
+                before_checkpoint=before_checkpoint,
+            )
     finally:
         if board is not None:
             board.close()
@@ -155,6 +161,7 @@ def train_tracked(
     recorder = RunRecorder.start(mlflow_client, experiment_id, run_name=run_name, tags=tags)
     try:
         recorder.log_config(cfg)
+        log_data_inputs(mlflow_client, recorder.run_id, data_inputs(cfg, data))
         result = train_in_run(recorder, cfg, data, recorder.checkpoint_dir(), progress)
         record_result(recorder, result, cfg)
     except KeyboardInterrupt:

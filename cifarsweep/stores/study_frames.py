@@ -55,7 +55,12 @@ def read_study(name: str, storage_url: str, params: Sequence[str] = ()) -> Study
     except Exception:  # no such study, or a storage that cannot be opened: the report falls back to MLflow
         return None
     rows = [
-        {"trial": t.number, "state": t.state.name, "value": t.value, **{f"params.{k}": v for k, v in t.params.items()}}
+        {
+            "trial": t.number,
+            "state": t.state.name,
+            "value": t.values[0] if t.values else None,  # the first objective's (t.value raises for several)
+            **{f"params.{k}": v for k, v in t.params.items()},
+        }
         for t in trials
     ]
     steps = [

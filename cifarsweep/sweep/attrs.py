@@ -31,6 +31,7 @@ TRIAL_REASON = "reason"  # the words `status` shows
 TRIAL_WORKER = "worker"  # the process that runs it (host, pid, start time)
 TRIAL_RUN_ID = "mlflow_run_id"
 TRIAL_RESUMED_FROM = "resumed_from_epoch"
+ATTR_WARM_TRIAL = "warm_start"  # on a warm-start copy: the {"sweep", "trial", "run_id"} it came from
 
 # -- the outcome of a failed trial --------------------------------------------------------------
 OUTCOME_DIVERGED = "diverged"

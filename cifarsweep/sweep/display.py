@@ -30,6 +30,17 @@ def best_line(metric: str, number: int, value: float | None, attrs: dict) -> str
     return f"best {metric} {metric_value(metric, value)}: trial {number} {label} (run {attrs.get(TRIAL_RUN_ID, '?')})"
 
 
+def pareto_lines(metrics: list[str], trials: list, completed: int) -> list[str]:
+    """The summary's Pareto front (several objectives): how many of the completed trials, then one line each."""
+    lines = [f"Pareto front: {len(trials)} of {completed} completed trials ({', '.join(metrics)})"]
+    for trial in sorted(trials, key=lambda t: t.number):
+        attrs = trial.user_attrs
+        label = Cell.from_attrs(attrs).label if "params" in attrs else f"seed={attrs.get('seed')}"
+        values = ", ".join(f"{m} {metric_value(m, v)}" for m, v in zip(metrics, trial.values, strict=True))
+        lines.append(f"  trial {trial.number} {label}: {values} (run {attrs.get('mlflow_run_id', '?')})")
+    return lines
+
+
 class _TrialBar(TrainProgress):
     """The trainer's progress, drawn as the second bar."""
 

@@ -184,6 +184,11 @@ def _report_new(sweep: Sweep, display, seen: set[int]) -> None:
         start, end = trial.datetime_start, trial.datetime_complete
         seconds = (end - start).total_seconds() if start and end else None
         display.finished_line(
-            trial.number, trial.state.name, trial.value, label, seconds, attrs.get(TRIAL_RESUMED_FROM, 0)
+            trial.number,
+            trial.state.name,
+            trial.values[0] if trial.values else None,
+            label,
+            seconds,
+            attrs.get(TRIAL_RESUMED_FROM, 0),
         )
     display.update_counts(done, total_trials(sweep), _running_labels(sweep))

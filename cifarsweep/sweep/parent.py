@@ -63,7 +63,7 @@ def _claimant_dead(claim: dict[str, Any]) -> bool:
 
 def _parent_tags(sweep: Sweep, token: str) -> dict[str, str]:
     spec = sweep.spec
-    return {
+    tags = {
         schema.TAG_KIND: schema.KIND_SWEEP,
         schema.TAG_SWEEP: spec.name,
         schema.TAG_OBJECTIVE: spec.objective.metric,
@@ -77,6 +77,11 @@ def _parent_tags(sweep: Sweep, token: str) -> dict[str, str]:
         schema.TAG_PARENT_CLAIM: token,
         schema.TAG_NOTE: parent_description(spec),
     }
+    if spec.is_multi_objective:
+        tags[schema.TAG_OBJECTIVES] = json.dumps([f"{o.resolved_direction} {o.metric}" for o in spec.all_objectives])
+    if spec.sweep.warm_start:
+        tags[schema.TAG_WARM_START] = json.dumps(list(spec.sweep.warm_start))
+    return tags
 
 
 def ensure_parent_run(sweep: Sweep) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +13,7 @@ from cifarsweep.errors import UserError
 from cifarsweep.pauses import pause_point
 from cifarsweep.stores.optuna_storage import resolve_storage_url, storage_exists
 from cifarsweep.stores.retry import with_retries
+from cifarsweep.sweep.adaptive import first_round
 from cifarsweep.sweep.attrs import (
     ATTR_SPEC,
     TRIAL_CELL,
@@ -32,10 +34,12 @@ from cifarsweep.sweep.study import (
     mark_coordinator,
     mark_planned,
     open_sweep,
+    pareto_trials,
     total_trials,
     trial_summary,
 )
 from cifarsweep.sweep.worker import Worker, terminate_as_interrupt
+from cifarsweep.tracking import schema
 from cifarsweep.tracking.client import check_store, deferred_figure_runs, resolve_tracking_uri
 from cifarsweep.tracking.schema import RunStatus
 from cifarsweep.tracking.sweep_records import finalize_parent_run
@@ -64,9 +68,11 @@ def plan_rows(spec: SweepSpec, states: dict[str, str] | None = None) -> list[tup
     or one per searched parameter."""
     if spec.is_grid:
         rows: list[tuple[str, ...]] = []
+        sure = {cell.key for cell in first_round(spec)}  # adaptive seeds: the rest run only if needed
         for index, cell in enumerate(grid_cells(spec)):
             trial_config(spec, cell)  # every cell must make a valid config
-            rows.append((str(index), cell.key, cell.label, (states or {}).get(cell.key, "new")))
+            fresh = "new" if cell.key in sure else "if needed"
+            rows.append((str(index), cell.key, cell.label, (states or {}).get(cell.key, fresh)))
         return rows
     return [(name, text) for name, text in describe_space(spec)]
 
@@ -133,12 +139,15 @@ def run_sweep(
     training process is a ``cifarsweep worker``.
     """
     from cifarsweep.sweep.launcher import run_pool
+    from cifarsweep.sweep.warm_start import add_warm_start_trials, check_sources
 
     check_data(spec)
+    check_sources(spec, locations.storage_url)  # the sweeps to start from, before anything is written
     sweep, handler = open_for_run(spec, locations, create=True)
     pause_point("sweep-opened")  # the study exists, its cells are not queued yet
     repairs = reconcile(sweep, handler)
     added = enqueue_missing_cells(sweep)
+    add_warm_start_trials(sweep)  # before any worker asks: the sampler starts from them
     parent = ensure_parent_run(sweep)
     mark_planned(sweep)  # only now may a joining worker take "nothing waiting" for "done"
     client = sweep.mlflow()
@@ -274,6 +283,8 @@ def finalize_parent(sweep: Sweep, parent_run_id: str, complete: bool) -> None:
         )
         if best_row["variant"] is not None:
             tags["best.variant"] = best_row["variant"]
+    if sweep.spec.is_multi_objective:
+        tags[schema.TAG_PARETO] = json.dumps(sorted(t.number for t in pareto_trials(sweep)))
     finalize_parent_run(sweep.mlflow(), parent_run_id, best_metric, tags, rows, complete)
 
 

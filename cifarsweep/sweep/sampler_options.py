@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-# kind -> option -> what its value must be: bool, "int>=0", "int>=1", "float>0" or a tuple of words.
+# kind -> option -> what its value must be: bool, "int>=0", "int>=1", "int>=2", "float>0", "probability"
+# (a number from 0 to 1) or a tuple of words.
 SAMPLER_OPTIONS: dict[str, dict[str, Any]] = {
     "grid": {},
     "random": {},
@@ -38,6 +39,12 @@ SAMPLER_OPTIONS: dict[str, dict[str, Any]] = {
         "scramble": bool,
         "warn_independent_sampling": bool,
     },
+    "nsga2": {
+        "population_size": "int>=2",
+        "mutation_prob": "probability",
+        "crossover_prob": "probability",
+        "swapping_prob": "probability",
+    },
 }
 
 # Optuna's defaults for the samplers' random start-up phase (trials sampled independently at random).
@@ -58,6 +65,10 @@ def check_option(kind: str, name: str, value: Any) -> str | None:
         return f"expected an integer >= 0, got {value!r}"
     if rule == "int>=1" and not (is_int and value >= 1):
         return f"expected an integer >= 1, got {value!r}"
+    if rule == "int>=2" and not (is_int and value >= 2):
+        return f"expected an integer >= 2, got {value!r}"
+    if rule == "probability" and not ((is_int or isinstance(value, float)) and 0 <= value <= 1):
+        return f"expected a probability from 0 to 1, got {value!r}"
     if rule == "float>0" and not ((is_int or isinstance(value, float)) and value > 0):
         return f"expected a number > 0, got {value!r}"
     if isinstance(rule, tuple) and value not in rule:

@@ -29,7 +29,9 @@ from cifarsweep.metrics import OBJECTIVE_METRICS, PER_EPOCH_OBJECTIVES
 from cifarsweep.metrics import metric as metric_info
 from cifarsweep.sweep.sampler_options import check_option, startup_warning
 
-SweepKind = Literal["grid", "random", "tpe", "cmaes", "qmc"]
+SweepKind = Literal["grid", "random", "tpe", "cmaes", "qmc", "nsga2"]
+# The kinds that search several objectives at once (cmaes takes one; a grid runs every cell anyway).
+MULTI_OBJECTIVE_KINDS = ("tpe", "random", "qmc", "grid", "nsga2")
 PrunerKind = Literal["none", "median", "hyperband", "asha"]
 
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
@@ -95,6 +97,15 @@ def _kind(value: Any) -> str:
 
 
 SearchParam = RangeParam | ChoiceParam
+MAX_ADAPTIVE_SEEDS = 1000
+
+
+class AdaptiveSeeds(_Strict):
+    """``sweep.seeds: {min: M, max: N}``: seeds 0 .. N-1; every cell runs the first M, then more
+    only where its interval still overlaps the best cell's (``sweep/adaptive.py``)."""
+
+    min: int = Field(strict=True, ge=1, le=MAX_ADAPTIVE_SEEDS)
+    max: int = Field(strict=True, ge=1, le=MAX_ADAPTIVE_SEEDS)
 
 
 class Budget(_Strict):
@@ -107,7 +118,7 @@ class SweepSection(_Strict):
     kind: SweepKind = "grid"
     params: dict[str, list[GridValue] | RangeParam | ChoiceParam] = Field(default_factory=dict)
     variants: dict[str, dict[str, Any]] | None = None
-    seeds: list[Seed] | None = None
+    seeds: list[Seed] | AdaptiveSeeds | None = None
     n_trials: int | None = Field(None, gt=0)
     seed: Seed | None = None
     sampler: dict[str, Any] = Field(
@@ -118,6 +129,10 @@ class SweepSection(_Strict):
     max_retries: int = Field(2, ge=0, description="times a killed or lost trial is retried")
     heartbeat_interval: int = Field(10, gt=0, description="seconds between a running trial's heartbeats")
     grace_period: int = Field(60, gt=0, description="seconds without a heartbeat before a trial counts as lost")
+    warm_start: list[str] = Field(
+        default_factory=list,
+        description="earlier sweeps on the same search space whose completed trials a search starts from",
+    )
     trial_figures: bool | Literal["auto"] = Field(
         "auto",
         description="each trial's learning curves and confusion matrix (PNG) in its run: true draws them "
@@ -125,6 +140,26 @@ class SweepSection(_Strict):
         "them during the sweep unless that would cost more than a tenth of the trial on a machine with no "
         "idle core, and leaves those to `cifarsweep report` / `cifarsweep ui`",
     )
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seeds_shape(cls, value: Any) -> Any:
+        """A list keeps its meaning; a mapping is adaptive seeds, checked here so its errors name min or max."""
+        if not isinstance(value, dict):
+            if value is not None and not isinstance(value, list):
+                raise ValueError(f"expected a list of seeds or {{min: M, max: N}} (got {value!r})")
+            return value
+        unknown = sorted(str(key) for key in value if key not in ("min", "max"))
+        if unknown:
+            raise ValueError(f"unknown key {unknown[0]!r}: adaptive seeds take min and max")
+        missing = [key for key in ("min", "max") if key not in value]
+        if missing:
+            raise ValueError(f"adaptive seeds need min and max (missing {', '.join(missing)})")
+        for key in ("min", "max"):
+            number = value[key]
+            if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= MAX_ADAPTIVE_SEEDS:
+                raise ValueError(f"{key}: expected a whole number from 1 to {MAX_ADAPTIVE_SEEDS} (got {number!r})")
+        return AdaptiveSeeds(**value)
 
     @field_validator("trial_figures", mode="before")
     @classmethod
@@ -181,7 +216,23 @@ class SweepSpec(_Strict):
     base: TrainConfig = Field(default_factory=TrainConfig)
     sweep: SweepSection = Field(default_factory=SweepSection)
     objective: Objective = Field(default_factory=Objective)
+    # Several objectives (``objective`` given as a list): all of them, the first also in ``objective``.
+    # Empty for one objective, so that a single-objective sweep is exactly what it was.
+    objectives: tuple[Objective, ...] = ()
     pruner: Pruner = Field(default_factory=Pruner)
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
+    def all_objectives(self) -> list[Objective]:
+        """Every objective, in the spec's order (one for a single-objective sweep)."""
+        return list(self.objectives) if self.objectives else [self.objective]
+
+    @property
+    def directions(self) -> list[Literal["maximize", "minimize"]]:
+        return [objective.resolved_direction for objective in self.all_objectives]
 
     @property
     def is_grid(self) -> bool:
@@ -189,7 +240,14 @@ class SweepSpec(_Strict):
 
     @property
     def seeds(self) -> list[int]:
+        """Every seed a cell may run (with adaptive seeds: up to ``max``, the first ``min`` for sure)."""
+        if isinstance(self.sweep.seeds, AdaptiveSeeds):
+            return list(range(self.sweep.seeds.max))
         return list(self.sweep.seeds) if self.sweep.seeds else [self.base.seed]
+
+    @property
+    def adaptive_seeds(self) -> AdaptiveSeeds | None:
+        return self.sweep.seeds if isinstance(self.sweep.seeds, AdaptiveSeeds) else None
 
     def warnings(self) -> list[str]:
         """Valid but probably unintended settings, to print before a sweep runs."""
@@ -202,11 +260,15 @@ class SweepSpec(_Strict):
 
     def identity(self) -> dict[str, Any]:
         """What must not change under the same sweep name (the grid may grow)."""
-        return {
+        identity: dict[str, Any] = {
             "kind": self.sweep.kind,
-            "base": self.base.model_dump(mode="json"),
+            # Observability, not the result: turning system metrics on or off keeps the sweep.
+            "base": self.base.model_dump(mode="json", exclude={"system_metrics"}),
             "objective": {"metric": self.objective.metric, "direction": self.objective.resolved_direction},
         }
+        if self.is_multi_objective:
+            identity["objectives"] = [f"{o.resolved_direction} {o.metric}" for o in self.all_objectives]
+        return identity
 
 
 def _check_name(name: Any) -> None:
@@ -356,15 +418,22 @@ def _check_consistency(spec: SweepSpec, doc: YamlDocument) -> None:
             raise _fail(doc, ("sweep", "params"), f"kind {sweep.kind} needs at least one parameter range")
         if sweep.variants:
             raise _fail(doc, ("sweep", "variants"), "variants are for kind: grid")
-        if sweep.seeds and len(sweep.seeds) > 1:
+        if isinstance(sweep.seeds, list) and len(sweep.seeds) > 1:
             raise _fail(doc, ("sweep", "seeds"), f"kind {sweep.kind} takes one seed; repeat seeds with kind: grid")
         if sweep.kind == "cmaes" and any(isinstance(p, ChoiceParam) for p in sweep.params.values()):
             raise _fail(doc, ("sweep", "kind"), "cmaes searches numeric ranges only; use tpe for choices")
+    _check_objectives(spec, doc)
+    _check_warm_start(spec, doc)
     for name, value in sweep.sampler.items():
         problem = check_option(sweep.kind, str(name), value)
         if problem:
             raise _fail(doc, ("sweep", "sampler", name), problem)
-    if sweep.seeds is not None:
+    if isinstance(sweep.seeds, AdaptiveSeeds):
+        if not spec.is_grid:
+            raise _fail(doc, ("sweep", "seeds"), f"seeds: {{min, max}} is for kind: grid, not {sweep.kind}")
+        if sweep.seeds.min > sweep.seeds.max:
+            raise _fail(doc, ("sweep", "seeds", "min"), f"min ({sweep.seeds.min}) is above max ({sweep.seeds.max})")
+    elif sweep.seeds is not None:
         if not sweep.seeds:
             raise _fail(doc, ("sweep", "seeds"), "empty list of seeds")
         if len(set(sweep.seeds)) != len(sweep.seeds):
@@ -375,6 +444,59 @@ def _check_consistency(spec: SweepSpec, doc: YamlDocument) -> None:
             ("pruner", "kind"),
             f"pruning needs a metric reported every epoch ({', '.join(PER_EPOCH_OBJECTIVES)}), not {spec.objective.metric}",
         )
+
+
+def _check_objectives(spec: SweepSpec, doc: YamlDocument) -> None:
+    if not spec.is_multi_objective:
+        return
+    if spec.sweep.kind not in MULTI_OBJECTIVE_KINDS:
+        raise _fail(
+            doc,
+            ("sweep", "kind"),
+            f"kind {spec.sweep.kind} searches one objective; several objectives need "
+            f"{', '.join(MULTI_OBJECTIVE_KINDS)}",
+        )
+    if spec.pruner.kind != "none":
+        raise _fail(
+            doc, ("pruner", "kind"), "pruning needs one objective (Optuna prunes single-objective studies only)"
+        )
+
+
+def _check_warm_start(spec: SweepSpec, doc: YamlDocument) -> None:
+    names = spec.sweep.warm_start
+    if not names:
+        return
+    if spec.is_grid:
+        raise _fail(doc, ("sweep", "warm_start"), "a grid runs every cell; warm_start is for the search kinds")
+    for index, name in enumerate(names):
+        try:
+            _check_name(name)
+        except ValueError as exc:
+            raise _fail(doc, ("sweep", "warm_start", index), f"a sweep name: {exc}") from None
+        if name == spec.name:
+            raise _fail(doc, ("sweep", "warm_start", index), "a sweep cannot warm-start from itself")
+    if len(set(names)) != len(names):
+        raise _fail(doc, ("sweep", "warm_start"), "names a sweep twice")
+
+
+def _objective_list(data: dict, doc: YamlDocument) -> dict:
+    """``objective: [{metric, direction}, ...]`` -> ``objective`` (the first) and ``objectives`` (all)."""
+    value = data.get("objective")
+    if not isinstance(value, list):
+        return data  # one objective, or a spec dumped by cifarsweep (which holds ``objectives`` already)
+    if not value:
+        raise _fail(doc, ("objective",), "empty list: give at least one {metric, direction}")
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise _fail(doc, ("objective", index), "expected a mapping {metric, direction}")
+        _validate_model(Objective, item, ("objective", index), doc)
+    metrics = [item.get("metric", "val_acc") for item in value]
+    for index, metric in enumerate(metrics):
+        if metrics.index(metric) != index:
+            raise _fail(doc, ("objective", index, "metric"), f"{metric} is already an objective")
+    if len(value) == 1:
+        return {**data, "objective": value[0]}
+    return {**data, "objective": value[0], "objectives": value}
 
 
 def _check_grid_size(spec: SweepSpec, doc: YamlDocument) -> None:
@@ -406,6 +528,7 @@ def parse_spec(doc: YamlDocument) -> SweepSpec:
     base = _build_config(base_data, ("base",), doc)
     _validate_params(data, base, doc)
     _validate_variants(data, base, doc)
+    data = _objective_list(data, doc)
     try:
         spec = SweepSpec.model_validate({**data, "base": base})
     except ValidationError as exc:

@@ -22,12 +22,14 @@ from optuna.trial import TrialState
 
 from cifarsweep.errors import UserError
 from cifarsweep.stores.optuna_storage import open_storage
+from cifarsweep.sweep.adaptive import first_round, next_round
 from cifarsweep.sweep.attrs import (
     ATTR_COORDINATOR,
     ATTR_IDENTITY,
     ATTR_PARENT_RUN,
     ATTR_PLANNED,
     ATTR_SPEC,
+    ATTR_WARM_TRIAL,
     OUTCOME_BAD_CHECKPOINT,
     OUTCOME_DIVERGED,
     OUTCOME_DUPLICATE,
@@ -44,6 +46,7 @@ from cifarsweep.sweep.attrs import (
     TRIAL_RUN_ID,
     TRIAL_WORKER,
 )
+from cifarsweep.sweep.fixed_trials import enqueue_fixed, grid_distributions, retry_params
 from cifarsweep.sweep.space import Cell, grid_cells, suggest_params
 from cifarsweep.sweep.spec import SweepSpec
 from cifarsweep.tracking.client import client as mlflow_client
@@ -122,6 +125,8 @@ def build_sampler(spec: SweepSpec, worker_index: int = 0) -> optuna.samplers.Bas
         return optuna.samplers.TPESampler(seed=seed, **options)
     if kind == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed, **{"warn_independent_sampling": False, **options})
+    if kind == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, **options)
     if kind == "qmc":
         # QMC points depend on the trial number, not on the worker: no offset needed.
         return optuna.samplers.QMCSampler(seed=spec.sweep.seed, **{"warn_independent_sampling": False, **options})
@@ -186,7 +191,9 @@ def open_sweep(
             study_name=spec.name,
             sampler=sampler,
             pruner=pruner,
-            direction=spec.objective.resolved_direction,
+            # Several objectives: every direction, in the spec's order; one: exactly as before.
+            direction=None if spec.is_multi_objective else spec.objective.resolved_direction,
+            directions=spec.directions if spec.is_multi_objective else None,
             load_if_exists=True,
         )
     else:
@@ -201,7 +208,7 @@ def open_sweep(
         study.set_user_attr(ATTR_IDENTITY, spec.identity())
         study.set_user_attr(ATTR_SPEC, spec.model_dump(mode="json"))
         # optuna-dashboard (`cifarsweep dashboard`) labels the objective with this name, not "Objective 0".
-        study.set_metric_names([spec.objective.metric])
+        study.set_metric_names([objective.metric for objective in spec.all_objectives])
     return Sweep(spec, study, storage_url, tracking_uri)
 
 
@@ -215,21 +222,39 @@ def enqueue_missing_cells(sweep: Sweep) -> int:
         return 0
     known = {trial_cell(t) for t in sweep.study.get_trials(deepcopy=False)}
     added = 0
-    for cell in grid_cells(sweep.spec):
+    distributions = grid_distributions(sweep.spec)  # the cells' values are Optuna params (fixed_trials)
+    for cell in first_round(sweep.spec):  # every cell, or with adaptive seeds the first round
         if cell.key not in known:
-            sweep.study.enqueue_trial({}, user_attrs={**cell.to_attrs(), TRIAL_ATTEMPT: 0})
+            enqueue_fixed(sweep.study, cell.params, distributions, {**cell.to_attrs(), TRIAL_ATTEMPT: 0})
             added += 1
     return added
+
+
+def enqueue_next_round(sweep: Sweep) -> int:
+    """Adaptive seeds: queue the next round's cells once the current round is over (see ``adaptive``)."""
+    if sweep.spec.adaptive_seeds is None:
+        return 0
+    cells = next_round(sweep.spec, sweep.study.get_trials(deepcopy=False))
+    for cell in cells:
+        enqueue_fixed(sweep.study, cell.params, grid_distributions(sweep.spec), {**cell.to_attrs(), TRIAL_ATTEMPT: 0})
+    return len(cells)
 
 
 def stored_cells(sweep: Sweep) -> set[str]:
     return {key for t in sweep.study.get_trials(deepcopy=False) if (key := trial_cell(t)) is not None}
 
 
+def is_warm_start(trial: optuna.trial.FrozenTrial) -> bool:
+    """A completed trial copied from an earlier sweep (``sweep.warm_start``): not this sweep's own."""
+    return ATTR_WARM_TRIAL in trial.user_attrs
+
+
 def counted_trials(sweep: Sweep) -> int:
-    """Trials that use up n_trials: all but retried, duplicate and surplus ones."""
+    """Trials that use up n_trials: all but retried, duplicate and surplus ones (and warm-start copies)."""
     count = 0
     for trial in sweep.study.get_trials(deepcopy=False):
+        if is_warm_start(trial):
+            continue
         if trial.state == TrialState.FAIL and (
             trial.user_attrs.get(TRIAL_OUTCOME) in NOT_COUNTED or trial.user_attrs.get(TRIAL_OUTCOME) is None
         ):
@@ -240,6 +265,8 @@ def counted_trials(sweep: Sweep) -> int:
 
 def counts_as_done(trial: optuna.trial.FrozenTrial) -> bool:
     """Finished for good: complete, pruned, or failed in a way a retry would repeat."""
+    if is_warm_start(trial):
+        return False  # another sweep's trial: not one of this sweep's to count
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
     return trial.state == TrialState.FAIL and trial.user_attrs.get(TRIAL_OUTCOME) in (OUTCOME_DIVERGED, OUTCOME_ERROR)
@@ -247,6 +274,8 @@ def counts_as_done(trial: optuna.trial.FrozenTrial) -> bool:
 
 def total_trials(sweep: Sweep) -> int:
     """How many trials the sweep runs to completion."""
+    if sweep.spec.adaptive_seeds is not None:  # the trials queued so far (each round adds some), at most the grid
+        return len(stored_cells(sweep))
     if sweep.spec.is_grid:
         return len({cell.key for cell in grid_cells(sweep.spec)} | stored_cells(sweep))
     return sweep.spec.sweep.n_trials or 0
@@ -292,6 +321,8 @@ def claim_trial(sweep: Sweep) -> optuna.Trial | None:
     """The next trial for this worker, or None when nothing is left to start."""
     while True:
         trial = _claim_waiting(sweep)
+        if trial is None and enqueue_next_round(sweep):
+            continue  # adaptive seeds: the round was over; claim from the next one
         if trial is None and not sweep.spec.is_grid and counted_trials(sweep) < total_trials(sweep):
             trial = sweep.study.ask()
             if counted_trials(sweep) > total_trials(sweep):  # another worker asked at the same moment
@@ -329,7 +360,8 @@ def enqueue_retry(
     dropped = (TRIAL_WORKER, TRIAL_OUTCOME, TRIAL_REASON) + ((TRIAL_RUN_ID,) if fresh_run else ())
     attrs = {k: v for k, v in frozen.user_attrs.items() if k not in dropped}
     attrs.update({TRIAL_ATTEMPT: attempt, TRIAL_RETRY_OF: frozen.number})
-    sweep.study.enqueue_trial(frozen.params, user_attrs=attrs)
+    params, distributions = retry_params(sweep.spec, frozen)
+    enqueue_fixed(sweep.study, params, distributions, attrs)
     return attempt
 
 
@@ -343,6 +375,8 @@ def remaining(sweep: Sweep) -> tuple[int, int]:
             running += 1
     if not sweep.spec.is_grid:
         waiting += max(0, total_trials(sweep) - counted_trials(sweep))
+    elif waiting == 0 and running == 0 and sweep.spec.adaptive_seeds is not None:
+        waiting = len(next_round(sweep.spec, sweep.study.get_trials(deepcopy=False)))  # the round to come
     return waiting, running
 
 
@@ -369,11 +403,36 @@ def mark_coordinator(sweep: Sweep, pid: int, running: bool) -> None:
     sweep.study.set_user_attr(ATTR_COORDINATOR, {"host": socket.gethostname(), "pid": pid, "running": running})
 
 
+def own_completed(sweep: Sweep) -> list[optuna.trial.FrozenTrial]:
+    """The sweep's own COMPLETE trials (warm-start copies of other sweeps' trials left out)."""
+    done = sweep.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return [trial for trial in done if not is_warm_start(trial)]
+
+
 def best_trial(sweep: Sweep) -> optuna.trial.FrozenTrial | None:
-    try:
-        return sweep.study.best_trial
-    except ValueError:  # no completed trial yet
+    """The best of the sweep's own completed trials; None before one completes, or for several
+    objectives (which have a Pareto set, ``pareto_trials``, not one best)."""
+    if sweep.spec.is_multi_objective:
         return None
+    if not sweep.spec.sweep.warm_start:
+        try:
+            return sweep.study.best_trial
+        except ValueError:  # no completed trial yet
+            return None
+    done = own_completed(sweep)  # Optuna's best trial may be a warm-start copy of another sweep's
+    if not done:
+        return None
+    sign = 1.0 if sweep.spec.objective.resolved_direction == "maximize" else -1.0
+    return max(done, key=lambda t: (sign * float(t.values[0]), -t.number))
+
+
+def pareto_trials(sweep: Sweep) -> list[optuna.trial.FrozenTrial]:
+    """The sweep's own completed trials that no other of them dominates (every objective at once)."""
+    from cifarsweep.analysis.pareto import non_dominated
+
+    done = own_completed(sweep)
+    front = non_dominated([list(t.values) for t in done], sweep.spec.directions)
+    return [trial for trial, keep in zip(done, front, strict=True) if keep]
 
 
 def best_point(sweep: Sweep) -> tuple[float, int] | None:
@@ -397,6 +456,8 @@ def trial_summary(sweep: Sweep) -> list[dict[str, Any]]:
         attrs = trial.user_attrs
         cell = Cell.from_attrs(attrs) if TRIAL_PARAMS in attrs else None
         note = attrs.get(TRIAL_REASON, "")
+        if is_warm_start(trial):
+            note = f"warm start: trial {attrs[ATTR_WARM_TRIAL].get('trial')} of {attrs[ATTR_WARM_TRIAL].get('sweep')}"
         if trial.number in retried:
             note = f"retried as #{retried[trial.number]}" + (f" ({note})" if note else "")
         elif trial.state == TrialState.FAIL and not note:
@@ -413,7 +474,9 @@ def trial_summary(sweep: Sweep) -> list[dict[str, Any]]:
                 "params": (cell.params if cell else trial.params),
                 "seed": cell.seed if cell else None,
                 "variant": cell.variant if cell else None,
-                "value": trial.value if trial.state == TrialState.COMPLETE else None,
+                # The first objective's value (trial.value raises for several objectives): the only one for one.
+                "value": trial.values[0] if trial.state == TrialState.COMPLETE and trial.values else None,
+                "values": list(trial.values) if trial.state == TrialState.COMPLETE and trial.values else None,
                 # The last value the pruner saw, and at which epoch (a pruned trial has no final value).
                 "last_value": trial.intermediate_values[last_epoch] if last_epoch is not None else None,
                 "last_epoch": last_epoch,

@@ -21,6 +21,7 @@ import optuna
 
 from cifarsweep.config.training import TrainConfig
 from cifarsweep.data import ImageData, load_data
+from cifarsweep.data.identity import data_inputs
 from cifarsweep.errors import Interrupted, TrainingDiverged, UserError
 from cifarsweep.formatting import metric_value
 from cifarsweep.runs.background import PendingFigures
@@ -50,6 +51,7 @@ from cifarsweep.sweep.study import (
 )
 from cifarsweep.tracking import schema
 from cifarsweep.tracking.recorder import RunRecorder
+from cifarsweep.tracking.run_inputs import log_data_inputs
 from cifarsweep.tracking.schema import RunStatus, TrialState
 from cifarsweep.trainer import checkpoint as ckpt
 from cifarsweep.trainer.results import EpochReport, Progress, TrainResult
@@ -160,11 +162,13 @@ def _open_run(
         client.update_run(previous, status=RunStatus.RUNNING.value)
         # Re-record what the run lacks (artifacts deleted mid-sweep): params skip those logged, config.yaml is rewritten.
         recorder.log_config(cfg)
+        log_data_inputs(client, previous, data_inputs(cfg, data))  # MLflow keeps one edge per data set and run
         return recorder, True
     parent = ensure_parent_run(sweep)
     recorder = RunRecorder.start(client, sweep.experiment_id(), run_name=cell.run_name, tags=tags, parent_run_id=parent)
     recorder.log_config(cfg)
     trial.set_user_attr(TRIAL_RUN_ID, recorder.run_id)
+    log_data_inputs(client, recorder.run_id, data_inputs(cfg, data))  # after: a retry reopens this run
     return recorder, False
 
 
@@ -195,6 +199,8 @@ class TrialRun:
         self.sweep, self.trial, self.progress = sweep, trial, progress
         self.data_loader, self.device, self.on_epoch, self.figures = data_loader, device, on_epoch, figures
         self.metric = sweep.spec.objective.metric
+        # Optuna takes intermediate values (for pruning) from single-objective trials only.
+        self.reports = not sweep.spec.is_multi_objective
         self.started = time.monotonic()
         self.resumed_from = 0
 
@@ -234,7 +240,7 @@ class TrialRun:
         self.resumed_from = len(history)
 
         def record() -> None:
-            for entry in history:
+            for entry in history if self.reports else ():
                 self.trial.report(float(entry[self.metric]), step=int(entry["epoch"]))
             self.trial.set_user_attr(TRIAL_RESUMED_FROM, self.resumed_from)
             if self.resumed_from:
@@ -257,6 +263,7 @@ class TrialRun:
             after_epoch=self._epoch_done,
             guard=self._owned_call,
             before_checkpoint=lambda _epoch: with_retries(lambda: still_owned(self.sweep, self.trial), "check"),
+            resumed=self.reopened,
         )
 
     def _epoch_done(self, report: EpochReport) -> None:
@@ -267,7 +274,9 @@ class TrialRun:
             trial.report(float(report.metrics()[metric]), step=report.epoch)
             return trial.should_prune()
 
-        prune = metric in report.metrics() and with_retries(report_epoch, f"report epoch {report.epoch}")
+        prune = (
+            self.reports and metric in report.metrics() and with_retries(report_epoch, f"report epoch {report.epoch}")
+        )
         if self.on_epoch is not None:
             self.on_epoch(trial, report)
         if prune:
@@ -291,7 +300,9 @@ class TrialRun:
         """Log the result, tell Optuna COMPLETE, close the run, drop the resumable checkpoint."""
         sweep, trial, recorder = self.sweep, self.trial, self.recorder
         last = result.history[-1] if result.history else None
-        value = objective_value(self.metric, last, result.final_metrics())
+        objectives = sweep.spec.all_objectives
+        values = [objective_value(o.metric, last, result.final_metrics()) for o in objectives]
+        value = values[0]
         choice = self.figures(time.monotonic() - self.started)
         tags = {schema.TAG_FIGURES: choice.tag} if choice.tag else {}
         told = False
@@ -306,7 +317,7 @@ class TrialRun:
                 # The figures tag lands before the trial is told COMPLETE: a kill from here on leaves a
                 # pending one for reconcile, which draws them from the run's tables (before, it is retried).
                 recorder.set_tags({schema.TAG_STATE: TrialState.COMPLETE, **tags})
-                sweep.study.tell(trial, value)
+                sweep.study.tell(trial, values if sweep.spec.is_multi_objective else value)
                 told = True
             recorder.end(RunStatus.FINISHED)
 

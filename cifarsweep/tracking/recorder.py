@@ -199,6 +199,8 @@ class RunRecorder:
             (folder / schema.REPORT_TEXT_ARTIFACT).write_text(result.report_text)
             (folder / schema.REPORT_JSON_ARTIFACT).write_text(json.dumps(result.report_dict, indent=2))
             confusion.to_csv(folder / schema.CONFUSION_ARTIFACT)
+            if result.predictions is not None:
+                result.predictions.save(folder / schema.PREDICTIONS_ARTIFACT)
             for name, table in (tables or {}).items():
                 table.to_csv(folder / name, index=False)
             if draw is not None:

@@ -108,7 +108,17 @@ REPORT_TEXT_ARTIFACT = "classification_report.txt"
 REPORT_JSON_ARTIFACT = "classification_report.json"
 HISTORY_ARTIFACT = "history.csv"
 CONFUSION_ARTIFACT = "confusion_matrix.csv"
+PREDICTIONS_ARTIFACT = "predictions.npz"  # final validation predictions per example (trainer/predictions.py)
 MOST_CONFUSED_ARTIFACT = "most_confused.csv"
 LEARNING_CURVES_FIGURE = "learning_curves.png"
 CONFUSION_FIGURE = "confusion_matrix.png"
 TENSORBOARD_ARTIFACT_DIR = "tensorboard"
+
+# -- data set inputs (MLflow's log_input record) -----------------------------------
+TAG_DATASET_CONTEXT = "mlflow.data.context"  # MLflow's own input tag: what the data set was used for
+DATASET_CONTEXTS = {"train": "train", "validation": "validation"}  # data.identity's splits -> the context shown
+
+# -- several objectives and warm starts (tags of a sweep's parent run) --------------------
+TAG_PARETO = "cifarsweep.pareto_trials"  # JSON list of the trial numbers on the Pareto front
+TAG_OBJECTIVES = "cifarsweep.objectives"  # JSON list of "direction metric", several objectives only
+TAG_WARM_START = "cifarsweep.warm_start"  # JSON list of the sweeps whose trials the search started from

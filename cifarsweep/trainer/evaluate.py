@@ -9,8 +9,10 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
+from cifarsweep.data.datasets import ImageData
 from cifarsweep.data.loader import eval_batches
 from cifarsweep.trainer.device import Precision
+from cifarsweep.trainer.predictions import Predictions
 
 
 @dataclass
@@ -19,6 +21,7 @@ class Evaluation:
     top1: float
     top5: float
     predictions: torch.Tensor | None = None
+    top5_hits: torch.Tensor | None = None  # with predictions: whether each label is in the top 5
 
 
 @torch.no_grad()
@@ -40,6 +43,7 @@ def evaluate(
     top1 = torch.zeros((), device=images.device, dtype=torch.int64)
     top5 = torch.zeros((), device=images.device, dtype=torch.int64)
     predictions = []
+    top5_hits = []
     for batch, target in eval_batches(images, labels, batch_size, mean, std, channels_last):
         with precision.autocast():
             logits = model(batch)
@@ -52,6 +56,7 @@ def evaluate(
         top5 += hits.any(dim=1).sum()
         if keep_predictions:
             predictions.append(ranked[:, 0])
+            top5_hits.append(hits.any(dim=1))
     model.train(was_training)
     count = max(1, images.shape[0])
     return Evaluation(
@@ -59,6 +64,7 @@ def evaluate(
         top1=top1.item() / count,
         top5=top5.item() / count,
         predictions=torch.cat(predictions).cpu() if keep_predictions and predictions else None,
+        top5_hits=torch.cat(top5_hits).cpu() if keep_predictions and top5_hits else None,
     )
 
 
@@ -85,3 +91,12 @@ def class_report(labels: torch.Tensor, predictions: torch.Tensor, classes: list[
         text += f"\nnot in the validation set, left out of the averages: {', '.join(absent)}\n"
         table["absent_classes"] = absent
     return np.asarray(matrix), f1, text, table
+
+
+def final_predictions(data: ImageData, final: Evaluation) -> Predictions | None:
+    """The final pass's per-example predictions with each image's index in the validation split."""
+    if final.predictions is None or final.top5_hits is None:
+        return None
+    labels = data.val_labels.cpu().numpy()
+    indices = data.val_indices.cpu().numpy() if data.val_indices is not None else np.arange(len(labels))
+    return Predictions(indices, labels, final.predictions.numpy(), final.top5_hits.numpy())

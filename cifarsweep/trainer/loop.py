@@ -43,7 +43,7 @@ from cifarsweep.trainer.device import (
     seed_everything,
     synchronize,
 )
-from cifarsweep.trainer.evaluate import Evaluation, class_report, evaluate
+from cifarsweep.trainer.evaluate import Evaluation, class_report, evaluate, final_predictions
 from cifarsweep.trainer.models import build_model, count_parameters
 from cifarsweep.trainer.optim import build_optimizer, build_scheduler
 from cifarsweep.trainer.results import EpochCallback, EpochReport, Progress, TrainResult
@@ -248,6 +248,7 @@ def fit(
         seconds=time.perf_counter() - started,
         start_epoch=start_epoch,
         checkpoint_dir=checkpoint_dir,
+        predictions=final_predictions(data, final),
     )
 
 

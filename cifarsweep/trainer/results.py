@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from cifarsweep.trainer.predictions import Predictions
 
 from cifarsweep.metrics import EPOCH_METRICS, FINAL_METRICS  # noqa: F401  (the trainer's names, from the one table)
 
@@ -59,6 +62,8 @@ class TrainResult:
     start_epoch: int = 1
     checkpoint_dir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The final validation pass, example by example (``predictions.npz`` in a tracked run).
+    predictions: Predictions | None = None
     # Where the training was recorded, when it was (``cifarsweep.train``); the trainer itself leaves them unset.
     run_id: str | None = None
     tracking_uri: str | None = None
@@ -79,6 +84,8 @@ class TrainResult:
             "val_f1_macro": self.val_f1_macro,
             "clean_train_acc": self.clean_train_acc,
             "gen_gap": self.gen_gap,
+            "train_seconds": float(sum(report.epoch_seconds for report in self.history)),
+            "param_count": float(self.parameters),
         }
 
 

@@ -38,7 +38,7 @@ def test_default_report_writes_every_figure_its_numbers_and_the_page(report_stor
         assert (out / f"{name}.png").stat().st_size > 10_000 and (out / f"{name}.csv").is_file(), name
     assert (out / "curves_lr_lr.csv").is_file()  # the lr schedules beside the lr curves
     page = (out / "index.html").read_text()
-    assert len(re.findall(r'<img src="[^"]+\.png"', page)) == 4
+    assert len(re.findall(r'<img src="[^"]+\.png"', page)) == 5  # and the variance split
     assert "Blank cells: grad_clip=None, weight_decay=5e-4, lr=1e-3 (all failed);" in page
     rows = re.findall(r'<td class="text">(trial-\d{4})</td>', page)
     assert rows[0] == "trial-0007" and rows[-2:] == ["trial-0012", "trial-0013"]  # best first; failed, pruned last
@@ -330,7 +330,10 @@ def test_report_of_a_tiny_real_sweep(workdir):
     assert schedules.groupby("lr")["step"].count().tolist() == [2 * 4, 2 * 4]  # 2 epochs x 4 batches of 50
     assert len(pd.read_csv(out / "trials.csv")) == 8
     page = (out / "index.html").read_text()
-    assert "Sweep tiny" in page and page.count("<img") == 3
+    assert "Sweep tiny" in page and page.count("<img") == 4  # heatmap, two curves, the variance split
+    configs = pd.read_csv(out / "configs.csv")  # every trial filed predictions.npz: each config is tested
+    assert len(configs) == 4 and (configs["paired_seeds"].iloc[1:] == 2).all()
+    assert (configs["paired_examples"].iloc[1:] == 2 * 100).all() and configs["p_vs_best"].iloc[1:].notna().all()
     assert (out / "best_run" / "confusion_matrix.png").is_file()
     client = MlflowClient(f"sqlite:///{(workdir / 'mlruns' / 'mlflow.db').resolve()}")
     experiment = client.get_experiment_by_name("tiny").experiment_id
