@@ -54,3 +54,12 @@ def spec_value_text(value: Any) -> str:
     if isinstance(value, float):
         return number(value)
     return str(value)
+
+
+def duration(seconds: float) -> str:
+    """A wall time as people read it: ``1.25 h``, ``12.5 min``, ``40.0 s``."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.2f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.1f} s"

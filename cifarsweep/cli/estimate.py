@@ -6,18 +6,11 @@ from rich import box
 from rich.table import Table
 
 from cifarsweep.console import console
-
-
-def _time(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{seconds / 3600:.2f} h"
-    if seconds >= 60:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds:.1f} s"
+from cifarsweep.formatting import duration
 
 
 def _span(low: float, high: float) -> str:
-    return _time(high) if abs(high - low) < 1e-9 * max(1.0, high) else f"{_time(low)} .. {_time(high)}"
+    return duration(high) if abs(high - low) < 1e-9 * max(1.0, high) else f"{duration(low)} .. {duration(high)}"
 
 
 def print_estimate(cost) -> None:

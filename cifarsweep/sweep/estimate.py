@@ -216,15 +216,6 @@ def estimate_sweep(spec: SweepSpec, *, workers: int = 1, gpus: int = 0, steps: i
     )
 
 
-def hours_text(seconds: float) -> str:
-    """``1.25 h`` or ``12.5 min`` or ``40 s``."""
-    if seconds >= 3600:
-        return f"{seconds / 3600:.2f} h"
-    if seconds >= 60:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds:.0f} s"
-
-
 def budget_message(estimate: SweepEstimate) -> str:
     """The one line ``cifarsweep run`` refuses an over-budget sweep with."""
     return (

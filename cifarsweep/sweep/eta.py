@@ -26,7 +26,7 @@ class SweepEta:
         return self.left * self.mean_seconds / self.running
 
     def line(self) -> str:
-        from cifarsweep.sweep.estimate import hours_text
+        from cifarsweep.formatting import duration
 
         if self.left == 0:
             return "nothing left to run"
@@ -35,7 +35,7 @@ class SweepEta:
         if self.seconds is None or self.mean_seconds is None:
             return f"{self.left} trials left, {self.running} running: ETA once a first trial finishes"
         return (
-            f"ETA {hours_text(self.seconds)}: {self.left} trials left x {hours_text(self.mean_seconds)} "
+            f"ETA {duration(self.seconds)}: {self.left} trials left x {duration(self.mean_seconds)} "
             f"(mean of {self.finished} finished) / {self.running} workers running"
         )
 
