@@ -26,6 +26,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from cifarsweep.sweep.attrs import TRIAL_PARAMS
 from cifarsweep.sweep.spec import SweepSpec
 
 
@@ -43,11 +44,34 @@ def grid_distribution(values: list[Any]) -> BaseDistribution:
     return CategoricalDistribution(list(values))
 
 
-def grid_distributions(spec: SweepSpec) -> dict[str, BaseDistribution]:
-    """Each grid parameter's distribution; empty for a search (its trials suggest their own)."""
+def grid_distributions(spec: SweepSpec, study: optuna.Study | None = None) -> dict[str, BaseDistribution]:
+    """Each grid parameter's distribution; empty for a search (its trials suggest their own).
+
+    A grid that grew since ``study``'s first trials (new values of a parameter) may
+    have a distribution the stored one cannot share a study with (Optuna refuses
+    another categorical choice set for one name): the stored one is kept, and a
+    new value it does not hold stays in the trial's user attributes only.
+    """
     if not spec.is_grid:
         return {}
-    return {name: grid_distribution(list(values)) for name, values in spec.sweep.params.items()}
+    wanted = {name: grid_distribution(list(values)) for name, values in spec.sweep.params.items()}
+    for name, stored in _stored_distributions(study, set(wanted)).items():
+        try:
+            optuna.distributions.check_distribution_compatibility(stored, wanted[name])
+        except ValueError:
+            wanted[name] = stored
+    return wanted
+
+
+def _stored_distributions(study: optuna.Study | None, names: set[str]) -> dict[str, BaseDistribution]:
+    found: dict[str, BaseDistribution] = {}
+    for trial in study.get_trials(deepcopy=False) if study is not None else ():
+        for name in names - set(found):
+            if name in trial.distributions:
+                found[name] = trial.distributions[name]
+        if len(found) == len(names):
+            break
+    return found
 
 
 def _contained(distribution: BaseDistribution, value: Any) -> bool:
@@ -91,7 +115,7 @@ def enqueue_fixed(
 
 
 def retry_params(
-    spec: SweepSpec, frozen: optuna.trial.FrozenTrial
+    spec: SweepSpec, frozen: optuna.trial.FrozenTrial, study: optuna.Study | None = None
 ) -> tuple[dict[str, Any], dict[str, BaseDistribution]]:
     """The values and distributions a retry of ``frozen`` is queued with.
 
@@ -100,7 +124,7 @@ def retry_params(
     """
     if frozen.distributions:
         return dict(frozen.params), dict(frozen.distributions)
-    cell_params = frozen.user_attrs.get("params")
+    cell_params = frozen.user_attrs.get(TRIAL_PARAMS)
     if spec.is_grid and isinstance(cell_params, dict):
-        return dict(cell_params), grid_distributions(spec)
+        return dict(cell_params), grid_distributions(spec, study)
     return dict(frozen.params), {}

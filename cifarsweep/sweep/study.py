@@ -222,7 +222,7 @@ def enqueue_missing_cells(sweep: Sweep) -> int:
         return 0
     known = {trial_cell(t) for t in sweep.study.get_trials(deepcopy=False)}
     added = 0
-    distributions = grid_distributions(sweep.spec)  # the cells' values are Optuna params (fixed_trials)
+    distributions = grid_distributions(sweep.spec, sweep.study)  # the cells' values are Optuna params (fixed_trials)
     for cell in first_round(sweep.spec):  # every cell, or with adaptive seeds the first round
         if cell.key not in known:
             enqueue_fixed(sweep.study, cell.params, distributions, {**cell.to_attrs(), TRIAL_ATTEMPT: 0})
@@ -236,7 +236,9 @@ def enqueue_next_round(sweep: Sweep) -> int:
         return 0
     cells = next_round(sweep.spec, sweep.study.get_trials(deepcopy=False))
     for cell in cells:
-        enqueue_fixed(sweep.study, cell.params, grid_distributions(sweep.spec), {**cell.to_attrs(), TRIAL_ATTEMPT: 0})
+        enqueue_fixed(
+            sweep.study, cell.params, grid_distributions(sweep.spec, sweep.study), {**cell.to_attrs(), TRIAL_ATTEMPT: 0}
+        )
     return len(cells)
 
 
@@ -360,7 +362,7 @@ def enqueue_retry(
     dropped = (TRIAL_WORKER, TRIAL_OUTCOME, TRIAL_REASON) + ((TRIAL_RUN_ID,) if fresh_run else ())
     attrs = {k: v for k, v in frozen.user_attrs.items() if k not in dropped}
     attrs.update({TRIAL_ATTEMPT: attempt, TRIAL_RETRY_OF: frozen.number})
-    params, distributions = retry_params(sweep.spec, frozen)
+    params, distributions = retry_params(sweep.spec, frozen, sweep.study)
     enqueue_fixed(sweep.study, params, distributions, attrs)
     return attempt
 

@@ -163,3 +163,21 @@ def test_optunas_own_plots_draw_a_grid_and_a_tpe_study(tmp_path, make):
     labels = {t.get_text() for t in importance_axes.get_yticklabels()}
     assert labels == names
     matplotlib.pyplot.close("all")
+
+
+def test_a_grown_grid_keeps_the_stored_distribution_and_its_new_values_in_user_attrs():
+    # Optuna refuses a second categorical choice set for one name in one study.
+    from cifarsweep.sweep.fixed_trials import enqueue_fixed, grid_distributions
+    from cifarsweep.sweep.spec import spec_from_dict
+
+    def spec(values):
+        return spec_from_dict({"name": "grown", "sweep": {"kind": "grid", "params": {"optimizer": values}}})
+
+    study = optuna.create_study()
+    small = spec(["sgd", "adam"])
+    enqueue_fixed(study, {"optimizer": "sgd"}, grid_distributions(small, study), {})
+    grown = grid_distributions(spec(["sgd", "adam", "adamw"]), study)
+    assert grown["optimizer"] == grid_distributions(small)["optimizer"]
+    enqueue_fixed(study, {"optimizer": "adamw"}, grown, {"params": {"optimizer": "adamw"}})
+    new = study.get_trials()[-1]
+    assert new.params == {} and new.user_attrs["params"] == {"optimizer": "adamw"}
