@@ -262,7 +262,9 @@ class TrialRun:
             self.progress,
             after_epoch=self._epoch_done,
             guard=self._owned_call,
-            before_checkpoint=lambda _epoch: with_retries(lambda: still_owned(self.sweep, self.trial), "check"),
+            before_checkpoint=lambda _epoch: with_retries(
+                lambda: still_owned(self.sweep, self.trial), "check the trial"
+            ),
             resumed=self.reopened,
         )
 
@@ -300,8 +302,7 @@ class TrialRun:
         """Log the result, tell Optuna COMPLETE, close the run, drop the resumable checkpoint."""
         sweep, trial, recorder = self.sweep, self.trial, self.recorder
         last = result.history[-1] if result.history else None
-        objectives = sweep.spec.all_objectives
-        values = [objective_value(o.metric, last, result.final_metrics()) for o in objectives]
+        values = [objective_value(o.metric, last, result.final_metrics()) for o in sweep.spec.all_objectives]
         value = values[0]
         choice = self.figures(time.monotonic() - self.started)
         tags = {schema.TAG_FIGURES: choice.tag} if choice.tag else {}
