@@ -238,7 +238,7 @@ CATEGORIES: dict[str, list[tuple[str, str]]] = {
         ("cifarsweep.trainer.checkpoint", "save_atomic"),
         ("cifarsweep.trainer.checkpoint", "CheckpointWriter.save"),
         ("cifarsweep.trainer.checkpoint", "CheckpointWriter.wait"),
-        ("cifarsweep.trainer.checkpoint", "load"),
+        ("cifarsweep.trainer.checkpoint", "load_checkpoint"),
         ("cifarsweep.trainer.checkpoint", "load_resumable"),
     ],
     # Drawn in a child process while the next trial trains where a core is spare (a GPU machine),
@@ -253,7 +253,7 @@ CATEGORIES: dict[str, list[tuple[str, str]]] = {
     ],
     "reconcile": [("cifarsweep.sweep.reconcile", "reconcile")],
     "model setup": [("cifarsweep.trainer.loop", "new_state")],
-    "trainer, rest": [("cifarsweep.trainer.loop", "train")],
+    "trainer, rest": [("cifarsweep.trainer.loop", "fit")],
     "data": [("cifarsweep.data.datasets", "load_data")],
     "sweep display": [("cifarsweep.sweep.display", "SweepDisplay.trial_finished")],
 }

@@ -18,6 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from cifarsweep.api.sweeps import run
 from cifarsweep.data import load_data
+from cifarsweep.metrics import metric
 from cifarsweep.runs import figures
 from cifarsweep.runs.background import BackgroundFigures, PendingFigures
 from cifarsweep.sweep import worker
@@ -70,7 +71,7 @@ def run_sweep_in(folder: Path, template: Path, monkeypatch) -> dict[str, dict]:
                 for m in sorted(client.get_metric_history(found.info.run_id, key), key=lambda m: m.step)
             ]
             for key in found.data.metrics
-            if key != schema.EPOCH_SECONDS_METRIC  # wall time, different on every run
+            if metric(key).unit != "s"  # wall times (epoch_seconds, train_seconds) differ on every run
         }
         runs[found.data.tags[schema.TAG_CELL]] = {
             "params": found.data.params,
