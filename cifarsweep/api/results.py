@@ -127,9 +127,8 @@ class Results:
         With no plot option every figure that fits the sweep is written. Trial figures the sweep
         deferred (``sweep.trial_figures: auto``) are drawn into their MLflow runs too.
         """
-        from cifarsweep.analysis.report import ReportOptions
-        from cifarsweep.api.report import write_report
-        from cifarsweep.runs.figures import draw_deferred_figures
+        from cifarsweep.api.report import ReportOptions
+        from cifarsweep.api.report import report as write_report
 
         options = ReportOptions(
             sweep=self.name,
@@ -144,9 +143,7 @@ class Results:
             storage=self.storage,
             alpha=alpha,
         )
-        folder = write_report(options)
-        draw_deferred_figures(self.name, tracking_uri=options.tracking_uri)
-        return folder
+        return write_report(options).parent  # the page, then the deferred trial figures
 
 
 def trials_frame(frames: SweepFrames) -> pd.DataFrame:
