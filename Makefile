@@ -23,7 +23,7 @@ demo: $(STAMP)
 
 # Everything CI runs: lint, format check, types, then every test (slow ones included).
 test: lint
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=25 tests
 
 # The edit-run loop: lint and the fast tests only (no trainings, sweeps or real processes).
 test-fast: lint

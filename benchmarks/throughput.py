@@ -30,6 +30,12 @@ the process's CPU time, which load from other processes disturbs less.
     python benchmarks/throughput.py --model resnet34 --batch 512 --channels-last --compile
     python benchmarks/throughput.py --data /tmp/cifar10 --images 3000 --optimizer sgd --no-jitter \
         --no-clip --pipelines plain,cifarsweep --repeats 12 --threads 1   # real images, as issue 18
+    python benchmarks/throughput.py --data /tmp/cifar10 --images 3000 --optimizer sgd --no-jitter \
+        --amp off --pipelines plain,cifarsweep --repeats 4                # the default layout, as issue 25
+
+The trainer runs in its own memory format (``channels_last: auto``, on for width >= 8 on a
+CPU); the notebook and the plain loop run in the contiguous layout a user writes, unless
+``--reference-channels-last``. ``--no-channels-last`` shows the trainer without it.
 """
 
 from __future__ import annotations
@@ -63,7 +69,13 @@ from benchmarks._notebook import notebook_loader, random_labels
 from cifarsweep.config.training import TrainConfig
 from cifarsweep.data.datasets import ImageData
 from cifarsweep.data.loader import AugmentSettings, train_batches
-from cifarsweep.trainer.device import Precision, configure_backends, resolve_device, resolve_precision
+from cifarsweep.trainer.device import (
+    Precision,
+    channels_last_for,
+    configure_backends,
+    resolve_device,
+    resolve_precision,
+)
 from cifarsweep.trainer.loop import TrainingRun, TrainState, new_state, train_epoch, train_step
 from cifarsweep.trainer.models import MODEL_NAMES, build_model, forward_flops_per_image
 
@@ -85,12 +97,15 @@ class Setup:
     steps: int
     warmup: int
     workers: int
-    num_classes: int = NUM_CLASSES
+    num_classes: int
+    # The notebook and the plain loop as a user writes them: channels-last only when asked for
+    # (``--reference-channels-last``), whatever the trainer's own layout.
+    reference_cfg: TrainConfig
 
 
-def _model(setup: Setup) -> tuple[TrainState, torch.nn.Module]:
-    torch.manual_seed(setup.cfg.seed)  # both pipelines start from the same weights
-    state = new_state(setup.cfg, setup.num_classes, setup.steps, setup.device, setup.precision)
+def _model(setup: Setup, cfg: TrainConfig) -> tuple[TrainState, torch.nn.Module]:
+    torch.manual_seed(cfg.seed)  # every pipeline starts from the same weights
+    state = new_state(cfg, setup.num_classes, setup.steps, setup.device, setup.precision)
     forward = torch.compile(state.model) if setup.cfg.compile else state.model
     return state, forward
 
@@ -100,7 +115,7 @@ def _notebook_step(setup: Setup, state: TrainState, forward: torch.nn.Module, im
     cuda = setup.device.type == "cuda"
     images = images.to(setup.device, non_blocking=cuda)
     labels = labels.to(setup.device, non_blocking=cuda)
-    if setup.cfg.channels_last:
+    if setup.reference_cfg.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     with setup.precision.autocast():
         logits = forward(images)
@@ -121,7 +136,7 @@ class NotebookPipeline:
 
     def __init__(self, setup: Setup) -> None:
         self.setup = setup
-        self.state, self.forward = _model(setup)
+        self.state, self.forward = _model(setup, setup.reference_cfg)
         self.loader = notebook_loader(
             setup.images,
             setup.labels,
@@ -148,7 +163,7 @@ class CifarsweepPipeline:
 
     def __init__(self, setup: Setup) -> None:
         self.setup = setup
-        state, forward = _model(setup)
+        state, forward = _model(setup, setup.cfg)
         classes = [str(index) for index in range(setup.num_classes)]
         data = ImageData(setup.images, setup.labels, setup.images[:1], setup.labels[:1], classes, MEAN, STD)
         self.run = TrainingRun(
@@ -172,7 +187,7 @@ class CifarsweepPipeline:
             MEAN,
             STD,
             generator,
-            run.cfg.channels_last,
+            channels_last_for(run.cfg, run.device),
         )
 
     def _train(self, batches, count: int) -> None:
@@ -208,7 +223,7 @@ class PlainPipeline:
 
     def __init__(self, setup: Setup) -> None:
         self.setup = setup
-        self.state, self.forward = _model(setup)
+        self.state, self.forward = _model(setup, setup.reference_cfg)
         device = setup.device
         self.images, self.labels = setup.images.to(device), setup.labels.to(device)
         self.mean = torch.tensor(MEAN, device=device).view(1, 3, 1, 1)
@@ -305,7 +320,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, help="untimed steps first (default: 15 on a GPU, 2 on a CPU)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--amp", default="auto", choices=["auto", "bf16", "fp16", "off"])
-    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=TrainConfig.model_fields["channels_last"].default,
+        help="the trainer's memory format (default: the trainer's own choice, auto)",
+    )
+    parser.add_argument(
+        "--reference-channels-last", action="store_true", help="the notebook and plain loop in channels-last too"
+    )
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="notebook DataLoader workers")
     parser.add_argument("--pipelines", default=",".join(PIPELINES), help="comma list of notebook, plain, cifarsweep")
@@ -332,7 +355,11 @@ def build_setup(args: argparse.Namespace) -> Setup:
         steps = images.shape[0] // batch
     else:
         steps = args.steps or (50 if gpu else 12)
-        images, labels, classes = random_images(steps * batch, seed=3), random_labels(steps * batch, 100, seed=3), 100
+        images, labels, classes = (
+            random_images(steps * batch, seed=3),
+            random_labels(steps * batch, NUM_CLASSES, seed=3),
+            NUM_CLASSES,
+        )
     warmup = args.warmup if args.warmup is not None else (15 if gpu else 2)
     cfg = TrainConfig(
         dataset="synthetic",
@@ -349,7 +376,8 @@ def build_setup(args: argparse.Namespace) -> Setup:
         **({"grad_clip": None, "grad_clip_norm": None} if args.no_clip else {}),
     )
     precision = resolve_precision(args.amp, device)
-    return Setup(cfg, device, precision, images, labels, steps, min(warmup, steps), args.workers, classes)
+    reference = cfg.model_copy(update={"channels_last": args.reference_channels_last})
+    return Setup(cfg, device, precision, images, labels, steps, min(warmup, steps), args.workers, classes, reference)
 
 
 def folder_images(root: Path, count: int) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -393,7 +421,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 model=f"{setup.cfg.model} w{setup.cfg.width}",
                 batch=setup.cfg.batch_size,
                 precision=setup.precision.name,
-                channels_last=setup.cfg.channels_last,
+                channels_last=channels_last_for(
+                    setup.cfg if name == "cifarsweep" else setup.reference_cfg, setup.device
+                ),
                 compile=setup.cfg.compile,
                 images_per_s=rate,
                 seconds=result["seconds"],

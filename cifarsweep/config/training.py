@@ -101,7 +101,11 @@ class TrainConfig(BaseModel):
     jitter_hue: float = Field(0.02, ge=0, le=0.5, description="ColorJitter hue")
     # execution
     amp: AmpMode = Field("auto", description="auto (bf16 on capable GPUs, else fp16; off on CPU), bf16, fp16, off")
-    channels_last: bool = Field(False, description="channels-last memory format for the model and inputs")
+    channels_last: bool | Literal["auto"] = Field(
+        "auto",
+        description="channels-last memory format for the model and inputs; auto: on for CUDA, and on the CPU "
+        "for built-in models of width >= 8",
+    )
     compile: bool = Field(False, description="torch.compile the model")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of initialisation, shuffling and augmentation")
     device: str = Field("auto", description="auto (cuda, then mps, then cpu), cuda, cuda:N, mps or cpu")

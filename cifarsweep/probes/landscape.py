@@ -40,7 +40,7 @@ from cifarsweep.probes.options import LandscapeOptions
 from cifarsweep.probes.progress import PointProgress
 from cifarsweep.probes.runs import ProbeRun
 from cifarsweep.trainer import checkpoint as ckpt
-from cifarsweep.trainer.device import Precision
+from cifarsweep.trainer.device import Precision, channels_last_for
 from cifarsweep.trainer.evaluate import evaluate
 
 INTERPOLATION_RANGE = (-0.5, 1.5)
@@ -155,7 +155,8 @@ def subset_loss(
     head = cast(torch.nn.Linear, model.head)  # the CIFAR ResNet's classifier
     data = run.data(head.out_features)
     keep = balanced_subset(data.train_labels, options.subset, run.cfg.data_seed)
-    memory_format = torch.channels_last if run.cfg.channels_last else torch.contiguous_format
+    channels_last = channels_last_for(run.cfg, device)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
     return SubsetLoss(
         model.to(device, memory_format=memory_format),  # type: ignore[call-overload]  # torch's stub lacks this overload
         data.train_images[keep].to(device),
@@ -164,7 +165,7 @@ def subset_loss(
         data.std,
         options.batch_size or run.cfg.eval_batch_size,
         precision,
-        run.cfg.channels_last,
+        channels_last,
     )
 
 

@@ -14,7 +14,7 @@ import torch
 
 from cifarsweep.config.training import TrainConfig
 from cifarsweep.data.loader import AugmentSettings, augment
-from cifarsweep.trainer.device import resolve_device, resolve_precision, synchronize
+from cifarsweep.trainer.device import channels_last_for, resolve_device, resolve_precision, synchronize
 from cifarsweep.trainer.evaluate import evaluate
 from cifarsweep.trainer.loop import TrainState, new_state, train_step
 from cifarsweep.trainer.optim import build_optimizer
@@ -87,7 +87,7 @@ class StepTimer:
             precision = resolve_precision(cfg.amp, device)
             state = self._state(cfg, size, device, precision)
             images = torch.randn(batch, 3, size.image_size, size.image_size, device=device)
-            if cfg.channels_last:
+            if channels_last_for(cfg, device):
                 images = images.contiguous(memory_format=torch.channels_last)
             labels = torch.randint(0, size.classes, (batch,), device=device)
             mixing = cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0
@@ -137,7 +137,7 @@ class StepTimer:
 
     def _augment_step(self, cfg: TrainConfig, size: Any, batch: int, device: torch.device) -> float:
         settings = AugmentSettings.from_config(cfg)
-        key = (str(device), batch, size.image_size, settings, cfg.channels_last)
+        key = (str(device), batch, size.image_size, settings, channels_last_for(cfg, device))
         if key not in self._augment:
             images = torch.randint(0, 256, (batch, 3, size.image_size, size.image_size), dtype=torch.uint8)
             images = images.to(device)
@@ -145,7 +145,7 @@ class StepTimer:
 
             def step() -> None:
                 out = augment(images, settings, _MEAN, _STD, generator)
-                if cfg.channels_last:
+                if channels_last_for(cfg, device):
                     out.contiguous(memory_format=torch.channels_last)
 
             self._augment[key] = self._timed(step, device)
@@ -159,14 +159,14 @@ class StepTimer:
             precision = resolve_precision(cfg.amp, device)
 
             def step() -> None:
-                evaluate(state.model, images, labels, _MEAN, _STD, batch, precision, cfg.channels_last)
+                evaluate(state.model, images, labels, _MEAN, _STD, batch, precision, channels_last_for(cfg, device))
 
             self._eval[key] = self._timed(step, device, count=max(1, self.steps // 2))
         return self._eval[key]
 
 
 def _model_key(cfg: TrainConfig, size: Any, device: torch.device) -> tuple:
-    return (cfg.model, cfg.width, size.classes, size.image_size, cfg.amp, str(device), cfg.channels_last)
+    return (cfg.model, cfg.width, size.classes, size.image_size, cfg.amp, str(device), channels_last_for(cfg, device))
 
 
 def _optim_key(cfg: TrainConfig, size: Any, device: torch.device) -> tuple:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from cifarsweep.config.model_ref import BUILTIN_MODELS
+from cifarsweep.config.training import TrainConfig
 from cifarsweep.errors import UserError
 
 
@@ -96,6 +98,27 @@ def device_description(device: torch.device) -> str:
     if device.type == "cpu":
         return f"cpu ({torch.get_num_threads()} threads)"
     return str(device)
+
+
+# oneDNN's channels-last 1x1 convolution backward (jit_avx2_1x1_convolution_bwd_weights, torch
+# 2.14.1) never returns for layers under 8 channels: a width-4 or width-6 CIFAR ResNet hangs.
+CPU_CHANNELS_LAST_MIN_WIDTH = 8
+
+
+def channels_last_for(cfg: TrainConfig, device: torch.device) -> bool:
+    """Whether ``cfg`` trains in channels-last on ``device`` (``auto`` decides here).
+
+    ``auto``: on CUDA always (the layout tensor cores want); on the CPU for the built-in
+    ResNets of width >= 8, where the trainer's epoch measured 1.2x faster with it than
+    without (benchmarks/throughput.py, issue 25); off on MPS and for other CPU models.
+    """
+    if cfg.channels_last != "auto":
+        return bool(cfg.channels_last)
+    if device.type == "cuda":
+        return True
+    if device.type == "cpu":
+        return cfg.model in BUILTIN_MODELS and cfg.width >= CPU_CHANNELS_LAST_MIN_WIDTH
+    return False
 
 
 def configure_backends(device: torch.device) -> None:

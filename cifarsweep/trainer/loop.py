@@ -36,6 +36,7 @@ from cifarsweep.errors import TrainingDiverged, UserError
 from cifarsweep.trainer import checkpoint as ckpt
 from cifarsweep.trainer.device import (
     Precision,
+    channels_last_for,
     configure_backends,
     device_description,
     resolve_device,
@@ -125,7 +126,7 @@ def _check_config_matches(state: dict, cfg: TrainConfig, path: Path) -> None:
 
 def new_state(cfg: TrainConfig, num_classes: int, steps: int, device: torch.device, precision: Precision) -> TrainState:
     """A fresh model (on ``device``, in the configured memory format), optimiser, schedule and scaler."""
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    memory_format = torch.channels_last if channels_last_for(cfg, device) else torch.contiguous_format
     # torch's stub has no overload for (device, memory_format=...), which Module.to accepts
     model = build_model(cfg.model, num_classes, cfg.width).to(device, memory_format=memory_format)  # type: ignore[call-overload]
     optimizer = build_optimizer(cfg, model.parameters())
@@ -157,7 +158,7 @@ class TrainingRun:
             self.data.std,
             cfg.eval_batch_size,
             self.precision,
-            cfg.channels_last,
+            channels_last_for(cfg, self.device),
             keep_predictions=keep_predictions,
         )
 
@@ -320,7 +321,7 @@ def train_epoch(run: TrainingRun, epoch: int, progress: Progress | None = None) 
         data.mean,
         data.std,
         generator,
-        cfg.channels_last,
+        channels_last_for(cfg, device),
     )
     for step, (images, labels) in enumerate(batches, start=1):
         loss, hits = train_step(cfg, run.state, run.forward, images, labels, run.precision, mix_rng)

@@ -30,3 +30,31 @@ def test_explicit_bf16_is_refused_where_it_is_only_emulated(pre_ampere):
 def test_auto_picks_bf16_where_the_gpu_has_it(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
     assert resolve_precision("auto", torch.device("cuda")).name == "bf16"
+
+
+@pytest.mark.parametrize(
+    ("fields", "device", "expected"),
+    [
+        ({}, "cpu", True),  # width 64
+        ({"width": 8}, "cpu", True),
+        ({"width": 4}, "cpu", False),  # oneDNN's channels-last 1x1 backward hangs under 8 channels
+        ({"width": 4, "channels_last": True}, "cpu", True),  # asked for: honoured
+        ({"channels_last": False}, "cuda", False),
+        ({"width": 4}, "cuda", True),
+        ({}, "mps", False),
+    ],
+)
+def test_auto_memory_format_is_channels_last_where_it_pays_and_is_safe(fields, device, expected):
+    from cifarsweep.config.training import TrainConfig
+    from cifarsweep.trainer.device import channels_last_for
+
+    assert channels_last_for(TrainConfig(**fields), torch.device(device)) is expected
+
+
+def test_channels_last_reads_auto_and_booleans_from_yaml_values():
+    from cifarsweep.config.training import TrainConfig
+
+    assert TrainConfig().channels_last == "auto"
+    assert TrainConfig(channels_last=True).channels_last is True
+    with pytest.raises(ValueError, match="channels_last"):
+        TrainConfig(channels_last="sometimes")
