@@ -127,10 +127,9 @@ class Results:
         With no plot option every figure that fits the sweep is written. Trial figures the sweep
         deferred (``sweep.trial_figures: auto``) are drawn into their MLflow runs too.
         """
-        from cifarsweep.api.report import ReportOptions
-        from cifarsweep.api.report import report as write_report
+        from cifarsweep.api import report as report_api  # not ``report``: this method's own name
 
-        options = ReportOptions(
+        options = report_api.ReportOptions(
             sweep=self.name,
             heatmap=heatmap,
             facet=facet,
@@ -143,7 +142,7 @@ class Results:
             storage=self.storage,
             alpha=alpha,
         )
-        return write_report(options).parent  # the page, then the deferred trial figures
+        return report_api.report(options).parent  # the page, then the deferred trial figures
 
 
 def trials_frame(frames: SweepFrames) -> pd.DataFrame:

@@ -74,12 +74,11 @@ def report(
     index.html; a plot option writes its figures and a page of its own, listed in index.html. Trial figures
     the sweep deferred (sweep.trial_figures: auto) are drawn into their MLflow runs too.
     """
-    from cifarsweep.api.report import ReportOptions
-    from cifarsweep.api.report import report as write_report
+    from cifarsweep.api import report as report_api  # not ``report``: this command's own name
     from cifarsweep.console import figures_progress
 
     check_out_folder(out)
-    options = ReportOptions(
+    options = report_api.ReportOptions(
         sweep=sweep,
         heatmap=heatmap,
         facet=facet,
@@ -95,5 +94,5 @@ def report(
         alpha=alpha,
     )
     with figures_progress() as progress:
-        page = write_report(options, on_progress=progress)
+        page = report_api.report(options, on_progress=progress)
     typer.echo(str(page))
