@@ -137,7 +137,8 @@ class StepTimer:
 
     def _augment_step(self, cfg: TrainConfig, size: Any, batch: int, device: torch.device) -> float:
         settings = AugmentSettings.from_config(cfg)
-        key = (str(device), batch, size.image_size, settings, channels_last_for(cfg, device))
+        channels_last = channels_last_for(cfg, device)
+        key = (str(device), batch, size.image_size, settings, channels_last)
         if key not in self._augment:
             images = torch.randint(0, 256, (batch, 3, size.image_size, size.image_size), dtype=torch.uint8)
             images = images.to(device)
@@ -145,7 +146,7 @@ class StepTimer:
 
             def step() -> None:
                 out = augment(images, settings, _MEAN, _STD, generator)
-                if channels_last_for(cfg, device):
+                if channels_last:
                     out.contiguous(memory_format=torch.channels_last)
 
             self._augment[key] = self._timed(step, device)
@@ -157,9 +158,10 @@ class StepTimer:
             images = torch.randint(0, 256, (batch, 3, size.image_size, size.image_size), dtype=torch.uint8)
             images, labels = images.to(device), torch.randint(0, size.classes, (batch,), device=device)
             precision = resolve_precision(cfg.amp, device)
+            channels_last = channels_last_for(cfg, device)
 
             def step() -> None:
-                evaluate(state.model, images, labels, _MEAN, _STD, batch, precision, channels_last_for(cfg, device))
+                evaluate(state.model, images, labels, _MEAN, _STD, batch, precision, channels_last)
 
             self._eval[key] = self._timed(step, device, count=max(1, self.steps // 2))
         return self._eval[key]
