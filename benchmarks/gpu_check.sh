@@ -2,6 +2,7 @@
 # The GPU check of issue 7, in under 5 minutes on one GPU (H100 / H200):
 #   - throughput.py: ResNet-18 and ResNet-34 (width 64) at batch 256 and 512 in bf16, the notebook
 #     pipeline against the trainer; then the trainer with channels_last, and with torch.compile;
+#   - packing.py: packed trials (sweep.pack) against one trial per process;
 #   - augment.py: the data pipeline alone, CPU and GPU;
 #   - logging_overhead.py: MLflow and checkpoint cost per epoch with this GPU's device-to-host copy;
 #   - a real sweep of 4 trials (benchmarks/gpu_sweep.yaml), timed end to end with `cifarsweep run`,
@@ -42,11 +43,13 @@ if [ "${SMOKE:-0}" = 1 ]; then
   AUGMENT_SIZE=(--images 512 --tv-images 64 --batch 64 --repeats 1 --workers 1)
   OVERHEAD_SIZE=(--model resnet18 --width 4 --batch 8 --measure-steps 1 --epochs 2)
   SWEEP_SIZE=(--set base.width=4 --set base.train_subset=200 --set base.val_subset=100 --set base.batch_size=50)
+  PACK_SIZE=(--widths 4 --images 128 --val-images 64 --batch 32 --packs 2 --process-trials 1)
 else
   SIZE=(--width 64 --steps 40 --warmup 10 --repeats 2)
   AUGMENT_SIZE=(--images 65536 --tv-images 4096 --batch 512 --repeats 3)
   OVERHEAD_SIZE=(--model resnet34 --width 64 --batch 512 --measure-steps 10 --epochs 5)
   SWEEP_SIZE=()
+  PACK_SIZE=(--widths 64 --batch 128 --images 10000 --val-images 1000 --packs 2 4 8 --process-trials 1)
 fi
 AUGMENT_DEVICES=cpu
 [ "$DEVICE" = cpu ] || AUGMENT_DEVICES=cpu,$DEVICE
@@ -95,6 +98,12 @@ for model in resnet34 resnet18; do
   for batch in 512 256; do
     throughput "$model-b$batch-cl" --model "$model" --batch "$batch" --channels-last --pipelines cifarsweep
   done
+done
+# 2b. Packed trials (sweep.pack, issue 25): trials per minute for K = 2, 4, 8 against one trial per
+#     process, width-64 ResNet-18 and ResNet-34 at batch 128 in bf16 (target: >= 3x at K = 4, ResNet-18).
+for model in resnet18 resnet34; do
+  step "packing $model" "$PYTHON" benchmarks/packing.py --device "$DEVICE" --amp bf16 --model "$model" \
+    "${PACK_SIZE[@]}" --json "$JSON_DIR/packing-$model.json"
 done
 # 3. The data pipeline alone, CPU and GPU.
 step "augment" "$PYTHON" benchmarks/augment.py --devices "$AUGMENT_DEVICES" "${AUGMENT_SIZE[@]}" \

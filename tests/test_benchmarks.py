@@ -115,3 +115,18 @@ def test_estimate_benchmark_compares_the_estimate_with_the_measured_sweep(capsys
     assert all(row["estimate_s"] > 0 and row["measured_s"] > 0 for row in rows)
     out = capsys.readouterr().out
     assert "| grid | trials | estimate (s) | measured wall (s) |" in out and "target" in out
+
+
+@pytest.mark.slow  # one trial in a new process, a few tiny trainings
+def test_packing_benchmark_prints_every_mode(capsys):
+    from benchmarks import packing
+
+    args = ["--widths", "8", "--packs", "1", "2", "--images", "64", "--val-images", "32", "--batch", "32"]
+    rows = packing.main([*args, "--process-trials", "1"])
+    assert [(row["mode"], row["k"]) for row in rows] == [
+        ("one per process", 1),
+        ("alone, one process", 1),
+        ("packed", 2),
+    ]
+    assert all(row["trials_per_min"] > 0 for row in rows)
+    assert "| resnet18 | 8 | 2 | packed |" in capsys.readouterr().out

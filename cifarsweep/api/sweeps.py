@@ -97,6 +97,19 @@ def plan(
 
     resolved = resolve_spec(spec, overrides)
     notes = []
+    pack = resolved.sweep.pack
+    if pack == "auto":
+        notes.append("pack: auto: each worker times packed steps on its device when it starts and picks the size")
+    elif pack > 1 and resolved.is_grid:
+        notes.append(
+            f"pack: {pack}: a worker claims {pack} trials at a time and trains those with the same model, width, "
+            "batch size, epochs, data and precision together (the pack column); the others in packs of their own"
+        )
+    elif pack > 1:
+        notes.append(
+            f"pack: {pack}: a worker asks the sampler for {pack} trials at a time and trains those with the same "
+            "shape together"
+        )
     if resolved.adaptive_seeds is not None:
         from cifarsweep.sweep.adaptive import plan_words
 

@@ -88,10 +88,12 @@ def _print_plan(sweep_plan) -> None:
     spec, rows = sweep_plan.spec, sweep_plan.rows
     if spec.is_grid:
         shown = ", ".join(f"{count} {state}" for state, count in sweep_plan.counts.items())
+        packed = isinstance(spec.sweep.pack, int) and spec.sweep.pack > 1
         table = Table(
             "#",
             "cell",
             "trial",
+            *(("pack",) if packed else ()),
             "state",
             title=f"sweep {spec.name}: {'up to ' if spec.adaptive_seeds else ''}{len(rows)} trials (grid x seeds): {shown}",
         )

@@ -10,7 +10,8 @@ reporting and pruning) and ``guard`` (retries around store calls);
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,6 +30,7 @@ from cifarsweep.tracking.schema import RunStatus
 from cifarsweep.tracking.tensorboard import TensorBoardWriter
 from cifarsweep.trainer import EpochReport, Progress, TrainResult, fit
 from cifarsweep.trainer.device import resolve_device, resolve_precision
+from cifarsweep.trainer.packed import PackMember, fit_packed
 
 if TYPE_CHECKING:
     from cifarsweep.analysis.run_figures import RunFigures
@@ -62,6 +64,86 @@ def run_tags(kind: str, cfg: TrainConfig, data: ImageData) -> dict[str, str]:
     }
 
 
+class RunTraining:
+    """One run's side of one training: the trainer's callbacks (each epoch logged to
+    the run, checkpoints uploaded), TensorBoard when the config asks for it, and MLflow's
+    system metrics while it trains (``active``). ``train_in_run`` hands it to the trainer
+    alone; ``train_pack_in_runs`` hands several to one packed trainer."""
+
+    def __init__(
+        self,
+        recorder: RunRecorder,
+        cfg: TrainConfig,
+        checkpoint_dir: Path,
+        progress: Progress | None = None,
+        after_epoch: Callable[[EpochReport], None] | None = None,
+        guard: Callable[[Callable[[], Any], str], Any] = _direct,
+        before_checkpoint: Callable[[int], None] | None = None,
+        resumed: bool = False,
+    ):
+        self.recorder, self.cfg, self.checkpoint_dir, self.progress = recorder, cfg, checkpoint_dir, progress
+        self.after_epoch, self.guard, self.before_checkpoint, self.resumed = (
+            after_epoch,
+            guard,
+            before_checkpoint,
+            resumed,
+        )
+        self.board: TensorBoardWriter | None = None
+
+    def epoch_done(self, report: EpochReport) -> None:
+        self.guard(lambda: self.recorder.on_epoch(report), f"log epoch {report.epoch}")
+        if self.board is not None:
+            self.board(report)
+        if self.after_epoch is not None:
+            self.after_epoch(report)
+
+    def checkpoint_done(self, report: EpochReport) -> None:
+        self.guard(lambda: self.recorder.on_checkpoint(report), "upload the checkpoint")
+
+    def member(self) -> PackMember:
+        """This training as a member of a pack (``trainer.packed``)."""
+        return PackMember(
+            self.cfg,
+            self.checkpoint_dir,
+            on_epoch=self.epoch_done,
+            on_checkpoint=self.checkpoint_done,
+            before_checkpoint=self.before_checkpoint,
+            progress=self.progress or Progress(),
+        )
+
+    def fit(self, data: ImageData) -> TrainResult:
+        """Train alone (``trainer.fit``) with this run's callbacks."""
+        with self.active():
+            return fit(
+                self.cfg,
+                checkpoint_dir=self.checkpoint_dir,
+                on_epoch=self.epoch_done,
+                progress=self.progress,
+                data=data,
+                on_checkpoint=self.checkpoint_done,
+                before_checkpoint=self.before_checkpoint,
+            )
+
+    @contextmanager
+    def active(self) -> Iterator[RunTraining]:
+        """While the training runs: system metrics sampled into the run, TensorBoard open (uploaded after)."""
+        recorder = self.recorder
+        if self.cfg.tensorboard:
+            self.board = TensorBoardWriter(Path(self.checkpoint_dir).parent / schema.TENSORBOARD_ARTIFACT_DIR)
+        try:
+            with system_metrics(recorder.client, recorder.run_id, self.cfg.system_metrics, self.resumed):
+                yield self
+        finally:
+            board, self.board = self.board, None
+            if board is not None:
+                board.close()
+                if not recorder.artifacts_are_local:
+                    self.guard(
+                        lambda: recorder.log_folder(board.log_dir, schema.TENSORBOARD_ARTIFACT_DIR),
+                        "upload TensorBoard",
+                    )
+
+
 def train_in_run(
     recorder: RunRecorder,
     cfg: TrainConfig,
@@ -83,36 +165,20 @@ def train_in_run(
     With ``cfg.system_metrics`` MLflow samples the machine into the run meanwhile
     (continuing its steps when ``resumed``).
     """
-    board = (
-        TensorBoardWriter(Path(checkpoint_dir).parent / schema.TENSORBOARD_ARTIFACT_DIR) if cfg.tensorboard else None
+    return RunTraining(recorder, cfg, checkpoint_dir, progress, after_epoch, guard, before_checkpoint, resumed).fit(
+        data
     )
 
-    def epoch_done(report: EpochReport) -> None:
-        guard(lambda: recorder.on_epoch(report), f"log epoch {report.epoch}")
-        if board is not None:
-            board(report)
-        if after_epoch is not None:
-            after_epoch(report)
 
-    def checkpoint_done(report: EpochReport) -> None:
-        guard(lambda: recorder.on_checkpoint(report), "upload the checkpoint")
-
-    try:
-        with system_metrics(recorder.client, recorder.run_id, cfg.system_metrics, resumed):
-            return fit(
-                cfg,
-                checkpoint_dir=checkpoint_dir,
-                on_epoch=epoch_done,
-                progress=progress,
-                data=data,
-                on_checkpoint=checkpoint_done,
-                before_checkpoint=before_checkpoint,
-            )
-    finally:
-        if board is not None:
-            board.close()
-            if not recorder.artifacts_are_local:
-                guard(lambda: recorder.log_folder(board.log_dir, schema.TENSORBOARD_ARTIFACT_DIR), "upload TensorBoard")
+def train_pack_in_runs(
+    trainings: list[RunTraining], data: ImageData, fatal: tuple[type[BaseException], ...] = ()
+) -> list[TrainResult | BaseException]:
+    """Train several runs' trainings as one pack (``trainer.packed.fit_packed``): each
+    member's result, or the exception that took it out of the pack, in order."""
+    with ExitStack() as stack:
+        for training in trainings:
+            stack.enter_context(training.active())
+        return fit_packed([training.member() for training in trainings], data, fatal)
 
 
 def record_result(

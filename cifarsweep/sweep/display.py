@@ -97,6 +97,13 @@ class SweepDisplay:
         if self._bar is not None:
             self._bar.reset(self._trial_task, total=1, status="loading data", description=self._current)
 
+    def pack_started(self, trials: list) -> None:
+        """Several trials train together (``sweep.pack``): the trial bar follows the first of them."""
+        self._trial_started = time.perf_counter()
+        self._current = f"trials {', '.join(str(trial.number) for trial in trials)} (packed)"
+        if self._bar is not None:
+            self._bar.reset(self._trial_task, total=1, status="loading data", description=self._current)
+
     def trial_epoch(self, trial, report: EpochReport) -> None:
         value = report.metrics().get(self.metric)
         text = (

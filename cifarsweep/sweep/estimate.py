@@ -177,9 +177,13 @@ def estimate_sweep(spec: SweepSpec, *, workers: int = 1, gpus: int = 0, steps: i
     timer = StepTimer(max(1, steps), WARMUP_STEPS)
     trials = []
     configs = trial_configs(spec)
+    members = _pack_members(spec, [cfg for _label, cfg in configs])
     for number, (label, cfg) in enumerate(configs):
         size = data_size(cfg)
         per_step, validation, final, shape = timer.trial_costs(cfg, size)
+        if members[number] > 1:  # its share of a packed step: the pack's step / its members
+            per_step *= timer.pack_share(cfg, size, members[number])
+            shape += f" pack {members[number]}"
         steps_epoch = steps_per_epoch(size.train, cfg.batch_size)
         epoch_seconds = steps_epoch * per_step + validation + EPOCH_OVERHEAD_S
         fixed = final + TRIAL_OVERHEAD_S
@@ -214,6 +218,20 @@ def estimate_sweep(spec: SweepSpec, *, workers: int = 1, gpus: int = 0, steps: i
         budget_hours=budget,
         notes=timer.notes,
     )
+
+
+def _pack_members(spec: SweepSpec, configs: list[TrainConfig]) -> list[int]:
+    """How many trials each trial's pack holds (``sweep.pack``; ``auto`` is estimated as 1: the
+    worker measures its own device when it starts)."""
+    if not isinstance(spec.sweep.pack, int) or spec.sweep.pack == 1:
+        return [1] * len(configs)
+    from collections import Counter
+
+    from cifarsweep.sweep.packing import planned_packs
+
+    packs = planned_packs(spec, configs)
+    sizes = Counter(packs)
+    return [sizes[pack] for pack in packs]
 
 
 def budget_message(estimate: SweepEstimate) -> str:

@@ -20,7 +20,9 @@ class SweepEta:
 
     @property
     def seconds(self) -> float | None:
-        """Trials left x mean duration / workers running; None before a trial has finished or when none runs."""
+        """Trials left x mean duration / trials running (one per worker, or a pack's worth with
+        ``sweep.pack``: a pack's members run as long as the pack); None before a trial has finished or
+        when none runs."""
         if self.mean_seconds is None or self.running == 0:
             return None
         return self.left * self.mean_seconds / self.running
@@ -36,7 +38,7 @@ class SweepEta:
             return f"{self.left} trials left, {self.running} running: ETA once a first trial finishes"
         return (
             f"ETA {duration(self.seconds)}: {self.left} trials left x {duration(self.mean_seconds)} "
-            f"(mean of {self.finished} finished) / {self.running} workers running"
+            f"(mean of {self.finished} finished) / {self.running} running"
         )
 
 

@@ -19,6 +19,7 @@ from cifarsweep.sweep.attrs import (
     TRIAL_CELL,
 )
 from cifarsweep.sweep.display import SweepDisplay
+from cifarsweep.sweep.packing import planned_packs
 from cifarsweep.sweep.parent import ensure_parent_run
 from cifarsweep.sweep.reconcile import StaleTrialHandler, reconcile
 from cifarsweep.sweep.space import describe_space, grid_cells, trial_config
@@ -69,10 +70,17 @@ def plan_rows(spec: SweepSpec, states: dict[str, str] | None = None) -> list[tup
     if spec.is_grid:
         rows: list[tuple[str, ...]] = []
         sure = {cell.key for cell in first_round(spec)}  # adaptive seeds: the rest run only if needed
-        for index, cell in enumerate(grid_cells(spec)):
-            trial_config(spec, cell)  # every cell must make a valid config
+        cells = grid_cells(spec)
+        configs = [trial_config(spec, cell) for cell in cells]  # every cell must make a valid config
+        states = states or {}
+        for index, cell in enumerate(cells):
             fresh = "new" if cell.key in sure else "if needed"
-            rows.append((str(index), cell.key, cell.label, (states or {}).get(cell.key, fresh)))
+            rows.append((str(index), cell.key, cell.label, states.get(cell.key, fresh)))
+        if isinstance(spec.sweep.pack, int) and spec.sweep.pack > 1:
+            # the pack each trial left to run trains in (state last: SweepPlan.counts reads it there)
+            left = [index for index, row in enumerate(rows) if row[-1] in ("new", "pending")]
+            packs = dict(zip(left, planned_packs(spec, [configs[index] for index in left]), strict=True))
+            rows = [(*row[:-1], str(packs.get(index, "")), row[-1]) for index, row in enumerate(rows)]
         return rows
     return [(name, text) for name, text in describe_space(spec)]
 

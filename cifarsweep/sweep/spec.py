@@ -41,6 +41,9 @@ GridValue = bool | int | float | str | None
 Seed = Annotated[int, Field(strict=True, ge=0, le=MAX_SEED)]
 # More cells than this is a typo in a grid (10^7 cells took minutes just to enumerate); raise max_cells to mean it.
 MAX_GRID_CELLS = 10_000
+MAX_PACK = 64  # trials one worker trains together (sweep.pack)
+# Objectives that measure wall time: the members of a pack share theirs, so they need pack: 1.
+WALL_TIME_METRICS = ("train_seconds", "epoch_seconds")
 
 
 class _Strict(BaseModel):
@@ -125,6 +128,11 @@ class SweepSection(_Strict):
         default_factory=dict, description="options of the kind's Optuna sampler (see sampler_options.py)"
     )
     budget: Budget | None = Field(None, description="{hours: H}: refuse to start past H estimated wall hours")
+    pack: int | Literal["auto"] = Field(
+        1,
+        description="trials a worker trains together in one process through one fused model (same model, "
+        "width, batch size, epochs, data and precision; see trainer/packed.py); auto measures the device",
+    )
     max_cells: int = Field(MAX_GRID_CELLS, ge=1, description="a grid with more cells than this is refused")
     max_retries: int = Field(2, ge=0, description="times a killed or lost trial is retried")
     heartbeat_interval: int = Field(10, gt=0, description="seconds between a running trial's heartbeats")
@@ -160,6 +168,13 @@ class SweepSection(_Strict):
             if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= MAX_ADAPTIVE_SEEDS:
                 raise ValueError(f"{key}: expected a whole number from 1 to {MAX_ADAPTIVE_SEEDS} (got {number!r})")
         return AdaptiveSeeds(**value)
+
+    @field_validator("pack", mode="before")
+    @classmethod
+    def _pack_size(cls, value: Any) -> Any:
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_PACK):
+            return value
+        raise ValueError(f"expected a whole number from 1 to {MAX_PACK}, or auto (got {value!r})")
 
     @field_validator("trial_figures", mode="before")
     @classmethod
@@ -423,6 +438,7 @@ def _check_consistency(spec: SweepSpec, doc: YamlDocument) -> None:
         if sweep.kind == "cmaes" and any(isinstance(p, ChoiceParam) for p in sweep.params.values()):
             raise _fail(doc, ("sweep", "kind"), "cmaes searches numeric ranges only; use tpe for choices")
     _check_objectives(spec, doc)
+    _check_pack(spec, doc)
     _check_warm_start(spec, doc)
     for name, value in sweep.sampler.items():
         problem = check_option(sweep.kind, str(name), value)
@@ -443,6 +459,16 @@ def _check_consistency(spec: SweepSpec, doc: YamlDocument) -> None:
             doc,
             ("pruner", "kind"),
             f"pruning needs a metric reported every epoch ({', '.join(PER_EPOCH_OBJECTIVES)}), not {spec.objective.metric}",
+        )
+
+
+def _check_pack(spec: SweepSpec, doc: YamlDocument) -> None:
+    timed = [o.metric for o in spec.all_objectives if o.metric in WALL_TIME_METRICS]
+    if spec.sweep.pack != 1 and timed:
+        raise _fail(
+            doc,
+            ("sweep", "pack"),
+            f"packed trials share their wall time, so objective {timed[0]} needs pack: 1",
         )
 
 

@@ -37,6 +37,7 @@ class StepTimer:
         self._optim: dict[tuple, float] = {}
         self._augment: dict[tuple, float] = {}
         self._eval: dict[tuple, float] = {}
+        self._pack: dict[tuple, float] = {}  # sweep.pack: fused-step seconds and members' shares
         self._states: dict[tuple, TrainState] = {}
         self._state_cfg: dict[tuple, TrainConfig] = {}  # the config whose optimiser and clipping each state has
         self.devices: list[str] = []
@@ -79,6 +80,29 @@ class StepTimer:
         per_image = self._eval_batch(cfg, size, eval_batch, device, state) / eval_batch
         shape = f"{cfg.model} w{cfg.width} bs{batch} {size.image_size}px amp={cfg.amp}"
         return per_step, per_image * size.val, per_image * (size.val + size.train), shape
+
+    def pack_share(self, cfg: TrainConfig, size: Any, members: int) -> float:
+        """A member's share of a packed step as a fraction of a step alone: (packed step of ``members``)
+        / (``members`` x fused step of one), both timed by ``trainer.packed.time_packed_step``."""
+        device = resolve_device(cfg.device)
+        key = _model_key(cfg, size, device) + (cfg.batch_size, members)
+        if key not in self._pack:
+            alone = self._fused_step(cfg, size, 1)
+            self._pack[key] = self._fused_step(cfg, size, members) / (members * alone)
+            if not any("sweep.pack" in note for note in self.notes):
+                self.notes.append(
+                    f"sweep.pack: a member's step costs {self._pack[key]:.2f} of its step alone "
+                    f"(packs of {members}, timed on {device}); a trial's seconds are its share of its pack's"
+                )
+        return self._pack[key]
+
+    def _fused_step(self, cfg: TrainConfig, size: Any, members: int) -> float:
+        from cifarsweep.trainer.packed import time_packed_step
+
+        key = _model_key(cfg, size, resolve_device(cfg.device)) + (cfg.batch_size, members, "fused")
+        if key not in self._pack:
+            self._pack[key] = time_packed_step(cfg, size.classes, size.image_size, members, steps=max(1, self.steps))
+        return self._pack[key]
 
     def _train_step(self, cfg: TrainConfig, size: Any, batch: int, device: torch.device) -> tuple[float, TrainState]:
         key = _model_key(cfg, size, device) + (batch, cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0)

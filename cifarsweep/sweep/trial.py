@@ -26,7 +26,7 @@ from cifarsweep.errors import Interrupted, TrainingDiverged, UserError
 from cifarsweep.formatting import metric_value
 from cifarsweep.runs.background import PendingFigures
 from cifarsweep.runs.figures import FigureChoice
-from cifarsweep.runs.tracked import record_result, run_tags, train_in_run
+from cifarsweep.runs.tracked import RunTraining, record_result, run_tags
 from cifarsweep.stores.retry import StoreUnavailable, is_local_io_error, local_io_cause, with_retries
 from cifarsweep.sweep.attrs import (
     OUTCOME_BAD_CHECKPOINT,
@@ -254,10 +254,14 @@ class TrialRun:
     # -- train ---------------------------------------------------------------------------------
     def train(self) -> TrainResult:
         """Train in the run; raises ``optuna.TrialPruned`` when the pruner stops it."""
-        return train_in_run(
+        return self.training().fit(self.data)
+
+    def training(self) -> RunTraining:
+        """The run's side of the training (alone, or as a member of a pack): each epoch logged,
+        reported to Optuna (which may prune), every store call checked and retried."""
+        return RunTraining(
             self.recorder,
             self.cfg,
-            self.data,
             self.checkpoint_dir,
             self.progress,
             after_epoch=self._epoch_done,
@@ -403,6 +407,21 @@ def run_trial(
         return restarted
     try:
         result = attempt.train()
+    except BaseException as exc:  # settle() records it, or raises it again (a signal, a lost store)
+        return settle(attempt, exc)
+    return attempt.complete(result)
+
+
+def settle(attempt: TrialRun, ended: TrainResult | BaseException) -> TrialOutcome:
+    """Record how an attempt's training ended (its result, or what stopped it) in both stores.
+
+    Raises again what stops the worker, not just the trial: a signal or Ctrl-C
+    (after queueing the trial to resume), a store that stays away, a local disk error.
+    """
+    if isinstance(ended, TrainResult):
+        return attempt.complete(ended)
+    try:
+        raise ended
     except LOST_ERRORS:
         return attempt.lost()
     except optuna.TrialPruned as exc:
@@ -416,9 +435,8 @@ def run_trial(
         return attempt.failed(OUTCOME_DIVERGED, str(exc))
     except Exception as exc:  # out of memory, bad data, a bug: this trial fails, the sweep goes on
         if is_local_io_error(exc):
-            _stop_on_local_io(sweep, trial, attempt.recorder, exc)
+            _stop_on_local_io(attempt.sweep, attempt.trial, attempt.recorder, exc)
         return attempt.failed(OUTCOME_ERROR, f"{type(exc).__name__}: {exc}")
-    return attempt.complete(result)
 
 
 def give_back(sweep: Sweep, trial: optuna.Trial, reason: str) -> None:

@@ -12,13 +12,16 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+
+import optuna
 
 from cifarsweep.config.training import TrainConfig
 from cifarsweep.data import ImageData, load_data
 from cifarsweep.errors import Interrupted
 from cifarsweep.runs.figures import SweepFigures
 from cifarsweep.stores.retry import with_retries
+from cifarsweep.sweep.packing import resolve_pack_size, run_pack
 from cifarsweep.sweep.reconcile import StaleTrialHandler, reconcile
 from cifarsweep.sweep.study import Sweep, claim_trial, remaining, trial_id
 from cifarsweep.sweep.trial import Heartbeat, TrialOutcome, run_trial
@@ -101,6 +104,7 @@ class Worker:
         self.device, self.max_trials, self.on_trial = device, max_trials, on_trial
         self.data = DataCache()
         self.outcomes: list[TrialOutcome] = []
+        self.pack_size = resolve_pack_size(sweep.spec, device)
 
     def run(self) -> list[TrialOutcome]:
         limit_cpu_threads()  # first: whether a core is spare for figures depends on torch's threads
@@ -111,22 +115,28 @@ class Worker:
                 if time.monotonic() >= next_reconcile:
                     with_retries(lambda: reconcile(self.sweep, self.handler, check_runs=False), "look for lost trials")
                     next_reconcile = time.monotonic() + self._reconcile_every()
-                trial = with_retries(lambda: claim_trial(self.sweep), "claim a trial")
-                if trial is None:
+                trials = self._claim()
+                if not trials:
                     waiting, running = with_retries(lambda: remaining(self.sweep), "count remaining trials")
                     if waiting == 0 and running == 0:
                         break
                     time.sleep(IDLE_POLL_SECONDS)  # others are still training; their trials may come back
                     next_reconcile = 0.0  # a lost trial of theirs is what this worker waits for
                     continue
-                self.sweep.storage.record_heartbeat(trial_id(trial))
-                with Heartbeat(self.sweep.storage, trial_id(trial), self.sweep.spec.sweep.heartbeat_interval):
-                    outcome = self._run_one(trial, figures)
-                pending, outcome.figures = outcome.figures, None
-                self.outcomes.append(outcome)
-                if self.on_trial is not None:
-                    self.on_trial(outcome)
-                figures.after_trial(pending)
+                interval = self.sweep.spec.sweep.heartbeat_interval
+                with ExitStack() as beating:
+                    for trial in trials:
+                        self.sweep.storage.record_heartbeat(trial_id(trial))
+                        beating.enter_context(Heartbeat(self.sweep.storage, trial_id(trial), interval))
+                    outcomes = (
+                        self._run_one(trials[0], figures) if len(trials) == 1 else self._run_pack(trials, figures)
+                    )
+                for outcome in outcomes:
+                    pending, outcome.figures = outcome.figures, None
+                    self.outcomes.append(outcome)
+                    if self.on_trial is not None:
+                        self.on_trial(outcome)
+                    figures.after_trial(pending)
         return self.outcomes
 
     def _reconcile_every(self) -> float:
@@ -134,7 +144,32 @@ class Worker:
         grace period anyway, so looking before every short trial only adds store round trips."""
         return min(RECONCILE_EVERY_S, self.sweep.spec.sweep.grace_period / 4)
 
-    def _run_one(self, trial, figures: SweepFigures) -> TrialOutcome:
+    def _claim(self) -> list[optuna.Trial]:
+        """Up to a pack's worth of trials (one unless ``sweep.pack``); fewer when the sweep runs out."""
+        wanted = self.pack_size
+        if self.max_trials is not None:
+            wanted = min(wanted, self.max_trials - len(self.outcomes))
+        trials: list[optuna.Trial] = []
+        while len(trials) < wanted:
+            trial = with_retries(lambda: claim_trial(self.sweep), "claim a trial")
+            if trial is None:
+                break
+            trials.append(trial)
+        return trials
+
+    def _run_pack(self, trials: list[optuna.Trial], figures: SweepFigures) -> list[TrialOutcome]:
+        display = self.display
+        if display is not None:
+            display.pack_started(trials)
+        on_epoch = display.trial_epoch if display is not None else None
+        progress = display.trainer_progress() if display is not None else None
+        outcomes = run_pack(self.sweep, trials, progress, self.data, self.device, on_epoch, figures.choose)
+        if display is not None:
+            for outcome in outcomes:
+                display.trial_finished(outcome)
+        return outcomes
+
+    def _run_one(self, trial, figures: SweepFigures) -> list[TrialOutcome]:
         display = self.display
         if display is not None:
             display.trial_started(trial)
@@ -143,4 +178,4 @@ class Worker:
         outcome = run_trial(self.sweep, trial, progress, self.data, self.device, on_epoch, figures.choose)
         if display is not None:
             display.trial_finished(outcome)
-        return outcome
+        return [outcome]

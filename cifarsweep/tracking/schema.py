@@ -77,6 +77,7 @@ TAG_CELL = "cifarsweep.cell"  # a stable key of the cell's params and seed
 TAG_STATE = "cifarsweep.state"  # the Optuna trial state: COMPLETE, PRUNED, FAIL, RUNNING
 TAG_REASON = "cifarsweep.reason"  # why a trial was pruned, failed or interrupted
 TAG_RECOVERY = "cifarsweep.recovery"  # how a lost trial was taken over
+TAG_PACKED_WITH = "cifarsweep.packed_with"  # sweep.pack: the trial numbers this one trained with (itself included)
 TAG_VARIANT = "cifarsweep.variant"
 TAG_VARIANT_OVERRIDES = "cifarsweep.variant_overrides"
 

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from cifarsweep.config.training import TrainConfig, steps_per_epoch
 from cifarsweep.data.datasets import ImageData, load_data
 from cifarsweep.data.loader import AugmentSettings, train_batches
-from cifarsweep.data.mixing import mix_batch
+from cifarsweep.data.mixing import MixedBatch, mix_batch
 from cifarsweep.errors import TrainingDiverged, UserError
 from cifarsweep.trainer import checkpoint as ckpt
 from cifarsweep.trainer.device import (
@@ -147,6 +147,7 @@ class TrainingRun:
     augment: AugmentSettings
     precision: Precision
     device: torch.device
+    steps: int = 0  # optimiser steps per epoch
 
     def evaluate(self, images: torch.Tensor, labels: torch.Tensor, keep_predictions: bool = False) -> Evaluation:
         cfg = self.cfg
@@ -186,6 +187,34 @@ def fit(
     """
     progress = progress or Progress()
     started = time.perf_counter()
+    run, start_epoch = prepare_training(cfg, checkpoint_dir, data)
+    state = run.state
+    progress.start(cfg.epochs, run.steps, start_epoch)
+    try:
+        with ckpt.CheckpointWriter() as writer:  # leaves no write in flight, however the loop ends
+            for epoch in range(start_epoch, cfg.epochs + 1):
+                report = _run_epoch(run, epoch, progress)
+                if before_checkpoint is not None:
+                    before_checkpoint(epoch)
+                if checkpoint_dir is not None:
+                    report = save_epoch_checkpoint(writer, state, cfg, epoch, Path(checkpoint_dir), on_checkpoint)
+                progress.epoch(report)
+                if on_epoch is not None:
+                    on_epoch(report)
+    finally:
+        progress.finish()
+    return finish_training(run, checkpoint_dir, started, start_epoch)
+
+
+def prepare_training(
+    cfg: TrainConfig, checkpoint_dir: Path | None, data: ImageData | None = None
+) -> tuple[TrainingRun, int]:
+    """Everything one training needs before its first epoch, and the epoch it starts at.
+
+    Seeds the global RNG, builds the model, optimiser and schedule, and restores
+    ``checkpoint_dir/last.pt`` when there is one (its config checked against ``cfg``);
+    a fresh training writes its initial weights (``init.pt``) first.
+    """
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.amp, device)
     configure_backends(device)
@@ -210,28 +239,19 @@ def fit(
 
     # torch.compile of a Module returns a Module (OptimizedModule); its stub says only "callable"
     forward = cast(torch.nn.Module, torch.compile(model)) if cfg.compile else model
-    run = TrainingRun(cfg, state, forward, data, AugmentSettings.from_config(cfg), precision, device)
-    progress.start(cfg.epochs, steps, start_epoch)
-    try:
-        with ckpt.CheckpointWriter() as writer:  # leaves no write in flight, however the loop ends
-            for epoch in range(start_epoch, cfg.epochs + 1):
-                report = _run_epoch(run, epoch, progress)
-                if before_checkpoint is not None:
-                    before_checkpoint(epoch)
-                if checkpoint_dir is not None:
-                    report = save_epoch_checkpoint(writer, state, cfg, epoch, checkpoint_dir, on_checkpoint)
-                progress.epoch(report)
-                if on_epoch is not None:
-                    on_epoch(report)
-    finally:
-        progress.finish()
+    run = TrainingRun(cfg, state, forward, data, AugmentSettings.from_config(cfg), precision, device, steps)
+    return run, start_epoch
 
+
+def finish_training(run: TrainingRun, checkpoint_dir: Path | None, started: float, start_epoch: int) -> TrainResult:
+    """The final evaluation (metrics, class report, predictions) and ``final.pt``."""
+    state, data, model = run.state, run.data, run.state.model
     final = run.evaluate(data.val_images, data.val_labels, keep_predictions=True)
     clean_train = run.evaluate(data.train_images, data.train_labels)
     assert final.predictions is not None  # asked for with keep_predictions=True
     matrix, f1, text, table = class_report(data.val_labels, final.predictions, data.classes)
     if checkpoint_dir is not None:
-        ckpt.save_atomic(ckpt.cpu_state_dict(model), checkpoint_dir / ckpt.FINAL)
+        ckpt.save_atomic(ckpt.cpu_state_dict(model), Path(checkpoint_dir) / ckpt.FINAL)
     return TrainResult(
         history=state.history,
         best_val_acc=state.best_val_acc,
@@ -243,12 +263,12 @@ def fit(
         report_text=text,
         report_dict=table,
         classes=data.classes,
-        device=device_description(device),
-        precision=precision.name,
+        device=device_description(run.device),
+        precision=run.precision.name,
         parameters=count_parameters(model),
         seconds=time.perf_counter() - started,
         start_epoch=start_epoch,
-        checkpoint_dir=checkpoint_dir,
+        checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None,
         predictions=final_predictions(data, final),
     )
 
@@ -275,10 +295,17 @@ def save_epoch_checkpoint(
 
 def _run_epoch(run: TrainingRun, epoch: int, progress: Progress) -> EpochReport:
     """Train one epoch, evaluate, and return its report (appended to the state's history)."""
-    state = run.state
-    lr = state.optimizer.param_groups[0]["lr"]
+    lr = run.state.optimizer.param_groups[0]["lr"]
     train_loss, train_acc, epoch_seconds = train_epoch(run, epoch, progress)
     progress.evaluating(epoch)
+    return end_epoch(run, epoch, lr, train_loss, train_acc, epoch_seconds)
+
+
+def end_epoch(
+    run: TrainingRun, epoch: int, lr: float, train_loss: float, train_acc: float, epoch_seconds: float
+) -> EpochReport:
+    """Evaluate after an epoch's training; append and return its report (``lr``: the epoch's first)."""
+    state = run.state
     val = run.evaluate(run.data.val_images, run.data.val_labels)
     is_best = val.top1 > state.best_val_acc
     if is_best:
@@ -300,47 +327,62 @@ def _run_epoch(run: TrainingRun, epoch: int, progress: Progress) -> EpochReport:
     return report
 
 
+class EpochTally:
+    """One training's epoch as a packed or a lone trainer runs it: its batches (from
+    generators seeded by (seed, epoch)), its MixUp/CutMix draws, and its running loss
+    and accuracy, summed on the device."""
+
+    def __init__(self, run: TrainingRun, epoch: int):
+        cfg, data, device = run.cfg, run.data, run.device
+        self.epoch = epoch
+        generator = torch.Generator(device=device).manual_seed(_epoch_seed(cfg.seed, epoch))
+        mixing = cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0
+        self.mix_rng = np.random.default_rng(_epoch_seed(cfg.seed, epoch)) if mixing else None
+        self.loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        self.correct = torch.zeros((), device=device, dtype=torch.float64)
+        self.seen = self.step = 0
+        self.batches = train_batches(
+            data.train_images,
+            data.train_labels,
+            cfg.batch_size,
+            run.augment,
+            data.mean,
+            data.std,
+            generator,
+            channels_last_for(cfg, device),
+        )
+
+    def add(self, loss: torch.Tensor, hits: torch.Tensor, size: int) -> None:
+        self.loss_sum += loss.double() * size
+        self.correct += hits
+        self.seen += size
+        self.step += 1
+
+    def running(self) -> tuple[float, float]:
+        """(mean loss, accuracy) so far: a device sync; ``TrainingDiverged`` once the loss is not finite."""
+        loss = self.loss_sum.item() / max(1, self.seen)
+        if not math.isfinite(loss):
+            raise TrainingDiverged(self.epoch, self.step, loss)
+        return loss, self.correct.item() / max(1, self.seen)
+
+
 def train_epoch(run: TrainingRun, epoch: int, progress: Progress | None = None) -> tuple[float, float, float]:
     """The training steps of one epoch: (mean loss, accuracy, seconds)."""
-    cfg, data, device = run.cfg, run.data, run.device
     progress = progress or Progress()
-    generator = torch.Generator(device=device).manual_seed(_epoch_seed(cfg.seed, epoch))
-    mixing = cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0
-    mix_rng = np.random.default_rng(_epoch_seed(cfg.seed, epoch)) if mixing else None
     run.state.model.train()
-    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-    correct = torch.zeros((), device=device, dtype=torch.float64)
-    seen = step = 0
-    synchronize(device)
+    tally = EpochTally(run, epoch)
+    synchronize(run.device)
     epoch_start = last_progress = time.perf_counter()
-    batches = train_batches(
-        data.train_images,
-        data.train_labels,
-        cfg.batch_size,
-        run.augment,
-        data.mean,
-        data.std,
-        generator,
-        channels_last_for(cfg, device),
-    )
-    for step, (images, labels) in enumerate(batches, start=1):
-        loss, hits = train_step(cfg, run.state, run.forward, images, labels, run.precision, mix_rng)
-        loss_sum += loss.double() * labels.shape[0]
-        correct += hits
-        seen += labels.shape[0]
+    for images, labels in tally.batches:
+        loss, hits = train_step(run.cfg, run.state, run.forward, images, labels, run.precision, tally.mix_rng)
+        tally.add(loss, hits, labels.shape[0])
         now = time.perf_counter()
         if now - last_progress >= PROGRESS_INTERVAL_S:
             last_progress = now
-            running_loss = loss_sum.item() / seen  # the only mid-epoch sync, a few per second
-            if not math.isfinite(running_loss):
-                raise TrainingDiverged(epoch, step, running_loss)
-            progress.batch(epoch, step, running_loss, correct.item() / seen)
-    synchronize(device)
+            progress.batch(epoch, tally.step, *tally.running())  # the only mid-epoch sync, a few per second
+    synchronize(run.device)
     seconds = time.perf_counter() - epoch_start
-    train_loss = loss_sum.item() / max(1, seen)
-    if not math.isfinite(train_loss):
-        raise TrainingDiverged(epoch, step, train_loss)
-    return train_loss, correct.item() / max(1, seen), seconds
+    return (*tally.running(), seconds)
 
 
 def train_step(
@@ -359,21 +401,40 @@ def train_step(
     With bf16 or full precision the scaler is disabled and its calls are no-ops;
     fp16's scaler reads one flag per step to skip steps with inf gradients, and the
     schedule then stays where it is (so the lr follows the steps really taken).
+    A packed step (``trainer.packed``) runs the same four parts around one fused forward.
     """
-    model, optimizer, scaler = state.model, state.optimizer, state.scaler
-    batch = mix_batch(images, labels, cfg.mixup_alpha, cfg.cutmix_alpha, mix_rng) if mix_rng is not None else None
-    mixed = batch if batch is not None and batch.lam < 1.0 else None  # a batch whose labels really are mixed
+    inputs, mixed = mixed_inputs(cfg, images, labels, mix_rng)
     with precision.autocast():
-        logits = forward(batch.images if batch is not None else images)
+        logits = forward(inputs)
     logits = logits.float()
+    loss = batch_loss(cfg, logits, labels, mixed)
+    state.optimizer.zero_grad(set_to_none=True)
+    state.scaler.scale(loss).backward()
+    apply_gradients(cfg, state)
+    return loss.detach(), batch_hits(logits, labels, mixed)
+
+
+def mixed_inputs(
+    cfg: TrainConfig, images: torch.Tensor, labels: torch.Tensor, mix_rng: np.random.Generator | None
+) -> tuple[torch.Tensor, MixedBatch | None]:
+    """The images the model sees and, when MixUp/CutMix really mixed the batch, its two label sets."""
+    if mix_rng is None:
+        return images, None
+    batch = mix_batch(images, labels, cfg.mixup_alpha, cfg.cutmix_alpha, mix_rng)
+    return batch.images, (batch if batch.lam < 1.0 else None)  # lam 1: labels not really mixed
+
+
+def batch_loss(cfg: TrainConfig, logits: torch.Tensor, labels: torch.Tensor, mixed: MixedBatch | None) -> torch.Tensor:
     if mixed is not None:
-        loss = mixed.lam * F.cross_entropy(logits, mixed.labels_a, label_smoothing=cfg.label_smoothing) + (
+        return mixed.lam * F.cross_entropy(logits, mixed.labels_a, label_smoothing=cfg.label_smoothing) + (
             1.0 - mixed.lam
         ) * F.cross_entropy(logits, mixed.labels_b, label_smoothing=cfg.label_smoothing)
-    else:
-        loss = F.cross_entropy(logits, labels, label_smoothing=cfg.label_smoothing)
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
+    return F.cross_entropy(logits, labels, label_smoothing=cfg.label_smoothing)
+
+
+def apply_gradients(cfg: TrainConfig, state: TrainState) -> None:
+    """Clip (the true, unscaled gradients), step the optimiser and, if it stepped, the schedule."""
+    model, optimizer, scaler = state.model, state.optimizer, state.scaler
     if cfg.grad_clip is not None or cfg.grad_clip_norm is not None:
         scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
         if cfg.grad_clip is not None:
@@ -385,13 +446,15 @@ def train_step(
     scaler.update()
     if state.optimizer_steps > taken:  # a skipped fp16 step must not advance the lr schedule
         state.scheduler.step()
+
+
+def batch_hits(logits: torch.Tensor, labels: torch.Tensor, mixed: MixedBatch | None) -> torch.Tensor:
+    """Correct predictions of the batch (soft counts under mixing), on the device."""
     with torch.no_grad():
         predicted = logits.argmax(dim=1)
         if mixed is not None:
-            hits = (
+            return (
                 mixed.lam * (predicted == mixed.labels_a).sum()
                 + (1.0 - mixed.lam) * (predicted == mixed.labels_b).sum()
             )
-        else:
-            hits = (predicted == labels).sum()
-    return loss.detach(), hits
+        return (predicted == labels).sum()

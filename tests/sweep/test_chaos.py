@@ -132,6 +132,24 @@ def test_sigterm_to_a_single_worker_run_prints_one_line_and_exits_143(workdir):
     assert [run.info.status for run in parents + children] == ["KILLED", "KILLED"]
 
 
+def test_sigterm_to_a_packed_run_gives_every_member_back_and_the_next_run_resumes_each(workdir):
+    sweep = {"kind": "grid", "params": {"lr": [0.01, 0.003]}, "seeds": [0], "pack": 2}
+    spec = write_spec(workdir, base={"epochs": 6}, sweep=sweep)
+    process = cifarsweep(workdir, "run", str(spec))
+    wait_for(lambda: len(running_trials(2)) == 2, process, "both members past epoch 2")
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err.decode()
+    parents, children = mlflow_runs()
+    assert [run.info.status for run in parents + children] == ["KILLED"] * 3
+    result = invoke("run", spec)
+    assert result.exit_code == 0, result.output
+    assert_every_cell_once_and_nothing_running(cells=2)
+    retries = [t for t in study().trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert all(t.user_attrs["resumed_from_epoch"] >= 1 for t in retries)
+    assert_no_metric_twice()
+
+
 # -- a corrupt or hostile last.pt ------------------------------------------------------
 
 

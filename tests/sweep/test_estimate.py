@@ -50,7 +50,7 @@ def test_a_budget_is_read_in_hours_and_set_from_the_command_line():
     assert spec.sweep.budget is not None and spec.sweep.budget.hours == 1.5
 
 
-def test_eta_is_trials_left_times_the_mean_over_the_workers_running():
+def test_eta_is_trials_left_times_the_mean_over_the_trials_running():
     eta = SweepEta(finished=4, mean_seconds=60.0, left=6, running=2)
     assert eta.seconds == pytest.approx(180.0) and "ETA 3.0 min" in eta.line()
     assert SweepEta(0, None, 3, 1).seconds is None and "once a first trial" in SweepEta(0, None, 3, 1).line()
@@ -74,6 +74,32 @@ def test_api_estimate_covers_every_trial_and_the_pruning_range():
         assert trial.steps_per_epoch == 64 // int(trial.shape.split(" bs")[1].split()[0])
     assert 0 < cost.wall_seconds_min < cost.wall_seconds and cost.device_hours > 0
     assert cost.budget_hours is None and not cost.over_budget
+
+
+@pytest.mark.slow  # times packed steps of a width-8 shape
+def test_a_packed_sweep_is_estimated_from_its_members_share_of_a_packed_step():
+    from cifarsweep.api.sweeps import estimate
+
+    spec = {
+        "name": "est",
+        "base": SMALL,
+        "sweep": {"kind": "grid", "params": {"batch_size": [16, 32], "lr": [0.1, 0.01]}, "seeds": [0], "pack": 2},
+    }
+    cost = estimate(spec, steps=1)
+    alone = estimate(spec, steps=1, overrides={"sweep.pack": 1})
+    assert [t.shape.endswith("pack 2") for t in cost.trials] == [True] * 4
+    assert any("sweep.pack" in note for note in cost.notes) and not alone.notes
+    for packed, single in zip(cost.trials, alone.trials, strict=True):
+        assert math.isfinite(packed.step_seconds) and packed.step_seconds > 0
+        assert packed.steps_per_epoch == single.steps_per_epoch
+
+
+def test_pack_auto_is_one_on_the_cpu_without_timing_anything(monkeypatch):
+    from cifarsweep.config.training import TrainConfig
+    from cifarsweep.trainer import packed
+
+    monkeypatch.setattr(packed, "time_packed_step", lambda *args, **kwargs: pytest.fail("timed on the CPU"))
+    assert packed.choose_pack_size(TrainConfig(**TINY), 10, 32) == (1, {})
 
 
 @pytest.mark.slow  # one tiny sweep (1 trial) through the CLI, then estimates against its stores

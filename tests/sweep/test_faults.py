@@ -62,9 +62,12 @@ def assert_every_cell_once_and_nothing_running(cells: int) -> None:
     assert set(finished) == set(done) and set(finished.values()) == {1}
 
 
-def test_sigkill_mid_trial_then_run_again_resumes_from_the_checkpoint(workdir):
+@pytest.mark.parametrize("pack", [1, 2], ids=["alone", "packed"])
+def test_sigkill_mid_trial_then_run_again_resumes_from_the_checkpoint(workdir, pack):
     spec = write_spec(
-        workdir, base={"epochs": 6}, sweep={"kind": "grid", "params": {"lr": [0.01, 0.003]}, "seeds": [0]}
+        workdir,
+        base={"epochs": 6},
+        sweep={"kind": "grid", "params": {"lr": [0.01, 0.003]}, "seeds": [0], "pack": pack},
     )
     process = start_sweep(workdir, str(spec))
     wait_for_running_trial_with_epochs(workdir, 2, process)
@@ -77,20 +80,20 @@ def test_sigkill_mid_trial_then_run_again_resumes_from_the_checkpoint(workdir):
     assert_every_cell_once_and_nothing_running(cells=2)
     trials = study().trials
     killed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
-    assert len(killed) == 1
-    retry = next(t for t in trials if t.user_attrs.get("retry_of") == killed[0].number)
-    assert retry.state == optuna.trial.TrialState.COMPLETE
-    # Epoch 2 was reported, so epoch 1's checkpoint at least was on disk: fewer epochs the second time.
-    assert retry.user_attrs["resumed_from_epoch"] >= 1
-    assert retry.user_attrs["mlflow_run_id"] == killed[0].user_attrs["mlflow_run_id"]
-    run = next(r for r in mlflow_runs()[1] if r.info.run_id == retry.user_attrs["mlflow_run_id"])
-    assert "resumed by trial" in run.data.tags["cifarsweep.recovery"]
+    assert len(killed) == pack  # a pack's members die together
     from mlflow.tracking import MlflowClient
 
-    history = MlflowClient(f"sqlite:///{(workdir / 'mlruns' / 'mlflow.db').resolve()}").get_metric_history(
-        run.info.run_id, "val_acc"
-    )
-    assert sorted(m.step for m in history) == list(range(1, 7))  # one value per epoch, none twice
+    client = MlflowClient(f"sqlite:///{(workdir / 'mlruns' / 'mlflow.db').resolve()}")
+    for lost in killed:
+        retry = next(t for t in trials if t.user_attrs.get("retry_of") == lost.number)
+        assert retry.state == optuna.trial.TrialState.COMPLETE
+        # Epoch 2 was reported, so epoch 1's checkpoint at least was on disk: fewer epochs the second time.
+        assert retry.user_attrs["resumed_from_epoch"] >= 1
+        assert retry.user_attrs["mlflow_run_id"] == lost.user_attrs["mlflow_run_id"]
+        run = next(r for r in mlflow_runs()[1] if r.info.run_id == retry.user_attrs["mlflow_run_id"])
+        assert "resumed by trial" in run.data.tags["cifarsweep.recovery"]
+        history = client.get_metric_history(run.info.run_id, "val_acc")
+        assert sorted(m.step for m in history) == list(range(1, 7))  # one value per epoch, none twice
 
 
 def test_two_workers_on_sqlite_run_every_cell_once_without_lock_errors(workdir):

@@ -202,12 +202,13 @@ def test_chaos_on_postgres_workers_killed_and_replaced(tmp_path, pg_storage, mlf
 
 
 @pytest.mark.slow
-def test_chaos_on_sqlite_with_workers(workdir):
+def test_chaos_on_sqlite_with_packed_workers(workdir):
+    # Packed trials (sweep.pack: 2): a kill takes a whole pack down; every member is retried and resumes.
     spec = write_spec(
         workdir,
         name="chaos",
         base={"epochs": 8},
-        sweep={"kind": "grid", "params": {"lr": [0.01, 0.003, 0.001]}, "seeds": [0, 1], **FAST_RECOVERY},
+        sweep={"kind": "grid", "params": {"lr": [0.01, 0.003, 0.001]}, "seeds": [0, 1], "pack": 2, **FAST_RECOVERY},
     )
     run = cifarsweep(workdir, "run", str(spec), "--workers", "3")
     storage = f"sqlite:///{(workdir / 'mlruns' / 'optuna.db').resolve()}"
